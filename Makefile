@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= runs/demo
+THREADS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cascadeexit-installed
 
@@ -24,16 +25,22 @@ $(STAMP): pyproject.toml constraints.txt setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cascadeexit demo --out $(OUT)
+	$(BIN)/cascadeexit demo --out $(OUT) --threads $(THREADS)
 
 paper: $(STAMP)
-	$(BIN)/cascadeexit demo --out runs/paper --preset paper --results results/smollm2-135m.json
+	$(BIN)/cascadeexit demo --out runs/paper --preset paper --threads $(THREADS) --results results/smollm2-135m.json
 
 test: $(STAMP)
 	BIN=$(BIN) scripts/test_notebooks.sh
 
 export: $(STAMP)
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+
+# The docs without Quarto: render nbs/ to _docs/*.html from the outputs stored in the notebooks, then load every
+# page in headless Chromium (Debian's package: apt-get install chromium) and fail on a broken page.
+docs: $(STAMP)
+	$(BIN)/python scripts/render_docs.py
+	$(BIN)/python scripts/check_docs.py
 
 clean-venv:
 	rm -rf $(VENV)
