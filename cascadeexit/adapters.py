@@ -28,8 +28,7 @@ __all__ = ['logger', 'SUPPORTED_ARCHITECTURES', 'DEFAULT_MODEL', 'SMOLLM2_GGUF_P
            'ADAPTER_WEIGHTS', 'ADAPTER_CONFIG', 'default_cache_dir', 'check_architecture', 'resolve_model_path',
            'load_base_model', 'tiny_model', 'default_exit_layers', 'check_exit_layers', 'RMSNorm', 'ExitAdapter',
            'LayerKVCache', 'cache_layer_tensors', 'causal_mask', 'weights_fingerprint', 'ExitConfig', 'ExitModel',
-           'run_layers', 'exit_hidden', 'exit_logits', 'final_logits', 'ExitModelOutput', 'save_pretrained',
-           'check_compatible', 'from_pretrained']
+           'ExitModelOutput', 'check_compatible']
 
 # %% ../nbs/00_adapters.ipynb #1b623918
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral")
@@ -363,7 +362,7 @@ def _position_embeddings(self, hidden_states, position_ids):
     return self.rotary_emb(hidden_states, position_ids)
 
 
-def run_layers(self, hidden_states, start: int, end: int, position_ids, cache=None, position_embeddings=None):
+def _run_layers(self, hidden_states, start: int, end: int, position_ids, cache=None, position_embeddings=None):
     """Apply decoder layers `start..end-1` to `hidden_states` at `position_ids`, updating `cache`."""
     if start >= end:
         return hidden_states
@@ -382,25 +381,25 @@ def run_layers(self, hidden_states, start: int, end: int, position_ids, cache=No
     return hidden_states
 
 
-def exit_hidden(self, hidden_states, layer: int):
+def _exit_hidden(self, hidden_states, layer: int):
     """Apply exit `layer`'s adapter and the shared final norm."""
     return self.norm(self.adapters[str(layer)](hidden_states))
 
 
-def exit_logits(self, hidden_states, layer: int):
+def _exit_logits(self, hidden_states, layer: int):
     """Return exit `layer`'s next-token logits from the layer's hidden states."""
-    return self.lm_head(exit_hidden(self, hidden_states, layer))
+    return self.lm_head(_exit_hidden(self, hidden_states, layer))
 
 
-def final_logits(self, hidden_states):
+def _final_logits(self, hidden_states):
     """Return the full model's next-token logits from the last layer's hidden states."""
     return self.lm_head(self.norm(hidden_states))
 
 
-ExitModel.run_layers = run_layers
-ExitModel.exit_hidden = exit_hidden
-ExitModel.exit_logits = exit_logits
-ExitModel.final_logits = final_logits
+ExitModel.run_layers = _run_layers
+ExitModel.exit_hidden = _exit_hidden
+ExitModel.exit_logits = _exit_logits
+ExitModel.final_logits = _final_logits
 
 # %% ../nbs/00_adapters.ipynb #a9a221cf
 @dataclass
@@ -447,7 +446,7 @@ def _atomic_write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_pretrained(self, save_directory: str | Path) -> Path:
+def _save_pretrained(self, save_directory: str | Path) -> Path:
     """Save the adapters (safetensors) and their config (JSON) to `save_directory`."""
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -481,7 +480,7 @@ def check_compatible(config: ExitConfig, base_model, check_fingerprint: bool = T
 
 
 @classmethod
-def from_pretrained(cls, save_directory: str | Path, base_model, check_fingerprint: bool = True) -> "ExitModel":
+def _from_pretrained(cls, save_directory: str | Path, base_model, check_fingerprint: bool = True) -> "ExitModel":
     """Load adapters saved by `save_pretrained` onto `base_model`, checking that they belong to it."""
     directory = Path(save_directory)
     if not directory.is_dir():
@@ -502,5 +501,5 @@ def from_pretrained(cls, save_directory: str | Path, base_model, check_fingerpri
     return model
 
 
-ExitModel.save_pretrained = save_pretrained
-ExitModel.from_pretrained = from_pretrained
+ExitModel.save_pretrained = _save_pretrained
+ExitModel.from_pretrained = _from_pretrained

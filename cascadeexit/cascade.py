@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'check_prompt', 'model_cache_kwarg', 'greedy_loop', 'hf_greedy', 'SoftmaxConfidence', 'CascadeOutput',
-           'CascadeDecoder', 'finish', 'generate']
+           'CascadeDecoder']
 
 # %% ../nbs/03_cascade.ipynb #9a9b15a5
 def check_prompt(input_ids) -> torch.Tensor:
@@ -61,12 +61,13 @@ def greedy_loop(model, input_ids, max_new_tokens: int = 64, eos_token_id: int | 
     return torch.cat([input_ids, *tokens], dim=1)
 
 
-def hf_greedy(model, input_ids, max_new_tokens: int = 64, eos_token_id: int | None = None) -> torch.Tensor:
+def hf_greedy(model, input_ids, max_new_tokens: int = 64, eos_token_id: int | None = None,
+              **generate_kwargs) -> torch.Tensor:
     """Decode greedily with `model.generate(do_sample=False)`; return prompt plus new tokens."""
     input_ids = check_prompt(input_ids).to(model.device)
     return model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
                           do_sample=False, eos_token_id=eos_token_id, pad_token_id=eos_token_id,
-                          temperature=None, top_p=None, top_k=None)
+                          temperature=None, top_p=None, top_k=None, **generate_kwargs)
 
 # %% ../nbs/03_cascade.ipynb #89291c95
 class SoftmaxConfidence(nn.Module):
@@ -133,7 +134,7 @@ def _run_segment(self, hidden, start: int, end: int, position: int):
         self.waiting[start] = None
     first = position - hidden.shape[1] + 1
     if first != self.cache.get_seq_length(start):
-        raise RuntimeError(f"Internal KV cache error: layer {start} holds {self.cache.get_seq_length(start)} positions, "
+        raise RuntimeError(f"Internal KV cache error: layer {start} contains {self.cache.get_seq_length(start)} positions, "
                            f"expected {first}.")
     positions = torch.arange(first, position + 1, device=hidden.device)[None]
     hidden = self.model.run_layers(hidden, start, end, positions, self.cache)
@@ -177,7 +178,7 @@ def _step(self, token, position: int):
 CascadeDecoder._step = _step
 
 # %% ../nbs/03_cascade.ipynb #89d194fe
-def finish(self) -> None:
+def _finish(self) -> None:
     """Run the missing layers of all waiting positions so that every layer's KV cache covers the whole sequence."""
     model = self.model
     for index, start in enumerate(self.boundaries):
@@ -195,7 +196,7 @@ def finish(self) -> None:
 
 
 @torch.no_grad()
-def generate(self, input_ids, max_new_tokens: int = 64, eos_token_id: int | None = None) -> CascadeOutput:
+def _generate(self, input_ids, max_new_tokens: int = 64, eos_token_id: int | None = None) -> CascadeOutput:
     """Generate up to `max_new_tokens` greedily with the cascade; stop after `eos_token_id`."""
     input_ids = check_prompt(input_ids).to(self.model.device)
     if max_new_tokens < 1:
@@ -217,5 +218,5 @@ def generate(self, input_ids, max_new_tokens: int = 64, eos_token_id: int | None
                          layer_positions=self.layer_positions, num_layers=self.model.num_layers)
 
 
-CascadeDecoder.finish = finish
-CascadeDecoder.generate = generate
+CascadeDecoder.finish = _finish
+CascadeDecoder.generate = _generate

@@ -1,4 +1,4 @@
-"""`cascadeexit train | calibrate | generate | evaluate | demo`: the whole method from a shell, offline by default.
+"""`cascadeexit train | calibrate | generate | evaluate | bench | demo`: the whole method from a shell, offline by default.
 
 Docs: https://cascadeexit.github.io/cascadeexit/cli.html.md"""
 
@@ -24,14 +24,15 @@ from .confidence import (ConfidenceEstimators, calibration_report, choose_thresh
                                      collect_confidence_data, estimate_confidence, load_thresholds,
                                      reliability_bins, save_thresholds, train_estimators)
 from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokenize_documents
-from .quality import (configs_table, exits_table, make_prompts, routing_summary, save_report,
-                                  sequence_match, speedups, time_decoders, token_agreement)
+from .quality import (configs_table, exits_table, load_report, make_prompts, routing_summary,
+                                  save_report, sequence_match, speedups, time_decoders, token_agreement)
+from .speculative import SpeculativeDecoder, speculative_table
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'PRESETS', 'train_stage', 'calibrate_stage', 'evaluate_stage', 'print_tables', 'run_demo', 'build_parser',
-           'main']
+__all__ = ['logger', 'PRESETS', 'train_stage', 'calibrate_stage', 'evaluate_stage', 'bench_stage', 'print_tables', 'run_demo',
+           'build_parser', 'main']
 
 # %% ../nbs/06_cli.ipynb #5060aa98
 PRESETS = {
@@ -196,6 +197,67 @@ def _ratio(ratios: dict, name: str) -> dict:
     return {"speedup": entry["speedup"], "speedup_min": entry["speedup_min"], "speedup_max": entry["speedup_max"],
             "tokens_per_s": entry["tokens_per_s"]}
 
+# %% ../nbs/06_cli.ipynb #120e7bae
+def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold: float) -> dict:
+    """Return name -> SpeculativeDecoder for every exit, with a fixed and a dynamic draft length."""
+    configs = {}
+    for layer in exit_model.exit_layers:
+        configs[f"speculative L{layer} K={max_draft}"] = SpeculativeDecoder(exit_model, layer, max_draft)
+        configs[f"speculative L{layer} dynamic K<={max_draft}"] = SpeculativeDecoder(
+            exit_model, layer, max_draft, estimators, stop_threshold)
+    return configs
+
+
+def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 50,
+                new_tokens: int = 128, repeats: int = 3, threads: int | None = None, prompt_tokens: int = 32,
+                max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10) -> dict:
+    """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved."""
+    base_model, tokenizer, exit_model = _load(model, out)
+    estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
+    thresholds, _ = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
+    documents = load_corpus(corpus)
+    texts = [text for _, text in documents.documents["test"]]
+    prompt_ids = make_prompts(tokenizer, texts, n=prompts, prompt_tokens=prompt_tokens)
+    outputs = {}
+
+    def recorded(name, run):
+        def decode(prompt):
+            output = run(prompt)
+            outputs[name, id(prompt)] = output
+            return output.sequences
+        return decode
+
+    def hf(**kwargs):
+        return lambda p: hf_greedy(base_model, p, new_tokens, **kwargs)
+
+    decoders = {"generate": lambda p: hf_greedy(base_model, p, new_tokens),
+                "greedy_loop": lambda p: greedy_loop(base_model, p, new_tokens),
+                f"HF prompt lookup ({prompt_lookup_tokens})": hf(prompt_lookup_num_tokens=prompt_lookup_tokens)}
+    for layer in exit_model.exit_layers:
+        decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=layer)
+    for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold).items():
+        decoders[name] = recorded(name, lambda p, d=decoder: d.generate(p, new_tokens))
+    cascade = CascadeDecoder(exit_model, estimators, thresholds)
+    decoders["cascade"] = recorded("cascade", lambda p: cascade.generate(p, new_tokens))
+
+    timing = time_decoders(decoders, prompt_ids, repeats=repeats, threads=threads)
+    ratios = speedups(timing)
+    reference = timing["outputs"]["generate"]
+    configurations = []
+    for name in decoders:
+        entry = {"name": name, **_ratio(ratios, name),
+                 "sequence_match": sequence_match(timing["outputs"][name], reference)}
+        runs = [outputs[name, id(p)] for p in prompt_ids if (name, id(p)) in outputs]
+        if runs and hasattr(runs[0], "acceptance_rate"):
+            entry["acceptance_rate"] = sum(r.accepted for r in runs) / max(1, sum(r.drafted for r in runs))
+            entry["mean_accepted_per_round"] = sum(r.accepted for r in runs) / max(1, sum(r.rounds for r in runs))
+        configurations.append(entry)
+    return {"configurations": configurations, "baseline": ratios["baseline"],
+            "baseline_tokens_per_s": ratios["baseline_tokens_per_s"],
+            "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(prompt_ids),
+                       "new_tokens": new_tokens, "max_draft": max_draft, "stop_threshold": stop_threshold,
+                       "batch_size": 1, "decoding": "greedy"}}
+
 # %% ../nbs/06_cli.ipynb #1e485df8
 def print_tables(report: dict, stream=None) -> str:
     """Return (and write to `stream`) the two tables of a report as Markdown."""
@@ -276,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
     train.add_argument("--ce-weight", type=float, default=0.0, help="weight of next-token cross-entropy in the loss (0 to 1)")
     train.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="accelerate mixed precision")
+    train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="mixed precision applied by accelerate: no, fp16 or bf16")
     train.add_argument("--seed", type=int, default=0, help="random seed")
 
     calibrate = commands.add_parser("calibrate", help="train confidence estimators and choose per-exit thresholds")
@@ -292,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(generate)
     generate.add_argument("prompt", help="prompt text")
     generate.add_argument("--max-new-tokens", type=int, default=64, help="maximum number of generated tokens")
-    generate.add_argument("--mode", default="cascade", choices=["cascade", "full"], help="decoding mode")
+    generate.add_argument("--mode", default="cascade", choices=["cascade", "speculative", "full"],
+                          help="decoding mode: cascade (lossy, thresholds), speculative (lossless) or full model")
+    generate.add_argument("--draft-layer", type=int, default=None,
+                          help="exit layer that drafts in speculative mode (default: the deepest exit)")
+    generate.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round (speculative)")
 
     evaluate = commands.add_parser("evaluate", help="measure quality, routing and speed on the test split")
     _add_common(evaluate)
@@ -300,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--prompts", type=int, default=50, help="number of test-split prompts to generate from")
     evaluate.add_argument("--new-tokens", type=int, default=64, help="tokens generated per prompt")
     evaluate.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
+
+    bench = commands.add_parser("bench", help="time speculative, cascade and peer decoders against standard decoding")
+    _add_common(bench)
+    bench.add_argument("--prompts", type=int, default=50, help="number of test-split prompts")
+    bench.add_argument("--new-tokens", type=int, default=128, help="tokens generated per prompt")
+    bench.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
+    bench.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round")
+    bench.add_argument("--stop-threshold", type=float, default=0.5,
+                       help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
+    bench.add_argument("--results", default=None,
+                       help="also merge the benchmark into this report JSON, under 'benchmark' and 'speculative'")
 
     demo = commands.add_parser("demo", help="run the whole pipeline offline and write the report")
     _add_common(demo)
@@ -316,6 +393,14 @@ def _generate_command(args) -> None:
     input_ids = tokenizer(args.prompt, return_tensors="pt").input_ids
     if input_ids.shape[1] == 0:
         raise ValueError("The prompt is empty; pass some text.")
+    if args.mode == "speculative":
+        draft_layer = args.draft_layer or max(exit_model.exit_layers)
+        output = SpeculativeDecoder(exit_model, draft_layer, args.max_draft).generate(
+            input_ids, args.max_new_tokens, tokenizer.eos_token_id)
+        print(tokenizer.decode(output.new_tokens))
+        print(json.dumps({"draft_layer": draft_layer, "acceptance_rate": round(output.acceptance_rate, 3),
+                          "mean_accepted_per_round": round(output.mean_accepted_per_round, 3)}))
+        return
     if args.mode == "full":
         sequence = greedy_loop(base_model, input_ids, args.max_new_tokens, tokenizer.eos_token_id)
         print(tokenizer.decode(sequence[0, input_ids.shape[1]:]))
@@ -353,6 +438,17 @@ def main(argv=None) -> int:
                                 args.repeats, args.threads)
         save_report(report, out / "evaluation.json")
         print_tables(report, sys.stdout)
+    elif args.command == "bench":
+        result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
+                             max_draft=args.max_draft, stop_threshold=args.stop_threshold)
+        save_report(result, out / "benchmark.json")
+        if args.results:
+            report = load_report(args.results) if Path(args.results).is_file() else {}
+            report["benchmark"] = result
+            report["speculative"] = {**report.get("speculative", {}), "configurations": [
+                entry for entry in result["configurations"] if entry["name"].startswith("speculative")]}
+            save_report(report, args.results)
+        print(speculative_table(result["configurations"]))
     elif args.command == "demo":
         run_demo(out, args.preset, args.model, args.corpus, args.results, args.threads,
                  train_tokens=args.train_tokens, repeats=args.repeats)

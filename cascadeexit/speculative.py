@@ -25,20 +25,20 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'DEFAULT_STOP_THRESHOLDS', 'check_sampling', 'logits_warpers', 'sampling_probs', 'accept_or_resample',
-           'SpeculativeOutput', 'SpeculativeDecoder', 'generate', 'speculative_generate', 'tokens_per_round',
-           'expected_speedup', 'StepCosts', 'measure_step_costs', 'simulate_rounds', 'simulated_speedup',
-           'choose_config', 'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model', 'speculative_table']
+           'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate', 'tokens_per_round', 'expected_speedup',
+           'StepCosts', 'measure_step_costs', 'simulate_rounds', 'simulated_speedup', 'choose_config',
+           'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model', 'speculative_table']
 
 # %% ../nbs/04_speculative.ipynb #de17e165
 def check_sampling(temperature=1.0, top_k=None, top_p=None) -> None:
     """Raise a clear error for an invalid temperature, top-k or top-p."""
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
-        raise ValueError(f"temperature={temperature!r} is invalid; pass a positive number (1.0 samples the model's "
+        raise ValueError(f"temperature={temperature!r} is invalid. Pass a positive number (1.0 samples the model's "
                          "own distribution).")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
-        raise ValueError(f"top_k={top_k!r} is invalid; pass a positive integer, or None to keep every token.")
+        raise ValueError(f"top_k={top_k!r} is invalid. Pass a positive integer, or None to keep every token.")
     if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p={top_p!r} is invalid; pass a number in (0, 1], or None to keep every token.")
+        raise ValueError(f"top_p={top_p!r} is invalid. Pass a number in (0, 1], or None to keep every token.")
 
 
 def logits_warpers(temperature=1.0, top_k=None, top_p=None) -> list:
@@ -83,7 +83,12 @@ def accept_or_resample(p: torch.Tensor, q: torch.Tensor, tokens: torch.Tensor, g
 # %% ../nbs/04_speculative.ipynb #585d8957
 @dataclass
 class SpeculativeOutput:
-    """Tokens and draft statistics of one speculative generation."""
+    """Tokens and draft statistics of one speculative generation.
+
+    A round is one verification pass. `drafted` and `accepted` count draft tokens over all rounds, and
+    `acceptance_rate` is their ratio. `layer_positions` counts decoder layers applied to positions, the prefill
+    included. `early_stops` counts rounds whose drafting the confidence stopped. The lists hold one entry per round.
+    """
     sequences: torch.Tensor
     rounds: int
     drafted: int
@@ -92,6 +97,7 @@ class SpeculativeOutput:
     mean_accepted_per_round: float
     layer_positions: int
     num_layers: int = 0
+    early_stops: int = 0
     draft_lengths: list[int] = field(default_factory=list)
     accepted_lengths: list[int] = field(default_factory=list)
     emitted_lengths: list[int] = field(default_factory=list)
@@ -119,21 +125,21 @@ def _check_draft_config(exit_model: ExitModel, draft_layer, max_draft, confidenc
         raise ValueError(f"draft_layer={draft_layer!r} is invalid: the draft needs an exit adapter, and this ExitModel "
                          f"has exits at layers {list(exit_model.exit_layers)}. Pass one of them.")
     if isinstance(max_draft, bool) or not isinstance(max_draft, numbers.Integral) or max_draft < 1:
-        raise ValueError(f"max_draft={max_draft!r} is invalid; pass the maximum number of draft tokens per round, "
+        raise ValueError(f"max_draft={max_draft!r} is invalid. Pass the maximum number of draft tokens per round, "
                          "a positive integer such as 4.")
     if stop_threshold is None:
         if confidence is not None:
-            raise ValueError("A confidence estimator was given without stop_threshold, so it would never be used; "
-                             "pass stop_threshold (for example 0.5) to stop drafting below that confidence.")
+            raise ValueError("A confidence estimator was given without stop_threshold, so it would never be used. "
+                             "Pass stop_threshold (for example 0.5) to stop drafting below that confidence.")
         return
     if isinstance(stop_threshold, bool) or not isinstance(stop_threshold, numbers.Real) \
             or not 0 <= stop_threshold <= 1:
-        raise ValueError(f"stop_threshold={stop_threshold!r} is invalid; pass a probability in [0, 1] (drafting "
+        raise ValueError(f"stop_threshold={stop_threshold!r} is invalid. Pass a probability in [0, 1] (drafting "
                          "stops when the confidence falls below it), or None for a fixed draft length.")
     covered = getattr(confidence, "exit_layers", None)
     if covered is not None and int(draft_layer) not in covered:
         raise ValueError(f"The confidence estimators cover exit layers {list(covered)}, not the draft layer "
-                         f"{draft_layer}; pass estimators trained for exit {draft_layer}.")
+                         f"{draft_layer}. Pass estimators trained for exit {draft_layer}.")
 
 # %% ../nbs/04_speculative.ipynb #568e74a6
 class SpeculativeDecoder:
@@ -170,10 +176,14 @@ class SpeculativeDecoder:
 
 # %% ../nbs/04_speculative.ipynb #6f07d7a1
 def _draft(self, token: int, position: int, num_draft: int):
-    """Draft up to `num_draft` tokens after `token` (at `position`); return hidden states, drafts, draft probabilities."""
+    """Draft up to `num_draft` tokens after `token` at `position`.
+
+    Returns the layer-`draft_layer` hidden states, the draft tokens, their draft probabilities (when sampling) and
+    whether the confidence stopped the drafting early.
+    """
     model, layer = self.model, self.draft_layer
     hidden_states, drafts, draft_probs = [], [], []
-    self._stopped_early = False
+    stopped = False
     for step in range(num_draft + 1):
         token_ids = torch.tensor([[token]], device=model.device)
         hidden = self._run(model.embed_tokens(token_ids), 0, layer, position + step)
@@ -188,7 +198,7 @@ def _draft(self, token: int, position: int, num_draft: int):
                 logits = model.lm_head(exit_hidden)
             confidence = float(self.confidence.confidence(layer, exit_hidden, logits).reshape(-1)[0])
             if confidence < self.stop_threshold:
-                self._stopped_early = True
+                stopped = True
                 break
         if logits is None:
             logits = model.lm_head(exit_hidden)
@@ -202,14 +212,14 @@ def _draft(self, token: int, position: int, num_draft: int):
         drafts.append(token)
         if token in self._eos:
             break
-    return hidden_states, drafts, draft_probs
+    return hidden_states, drafts, draft_probs, stopped
 
 
 SpeculativeDecoder._draft = _draft
 
 # %% ../nbs/04_speculative.ipynb #0b3159c7
 def _verify(self, hidden_states: list, drafts: list[int], draft_probs: list, position: int):
-    """Verify the drafts with layers `draft_layer..N-1`; return the emitted tokens and the number of accepted drafts."""
+    """Verify the drafts with layers `draft_layer..N-1` and return the emitted tokens and the number of accepted drafts."""
     model = self.model
     hidden = self._run(torch.cat(hidden_states, dim=1), self.draft_layer, model.num_layers, position)
     logits = model.final_logits(hidden)[0]  # (positions, vocab): the full model's next-token logits
@@ -228,10 +238,10 @@ def _verify(self, hidden_states: list, drafts: list[int], draft_probs: list, pos
         accepted, emitted = 0, []
         if num_drafts:
             draft_tokens = torch.tensor(drafts, device=logits.device)
-            kept, output = accept_or_resample(probs[:num_drafts], torch.stack(draft_probs), draft_tokens,
-                                              self._generator)
-            kept = kept.tolist()
-            accepted = kept.index(False) if False in kept else num_drafts
+            accepted_flags, output = accept_or_resample(probs[:num_drafts], torch.stack(draft_probs), draft_tokens,
+                                                        self._generator)
+            accepted_flags = accepted_flags.tolist()
+            accepted = accepted_flags.index(False) if False in accepted_flags else num_drafts
             emitted = drafts[:accepted]
             if accepted < num_drafts:
                 emitted.append(int(output[accepted]))
@@ -251,15 +261,18 @@ def _check_eos(eos_token_id) -> frozenset:
         return frozenset()
     ids = [eos_token_id] if isinstance(eos_token_id, numbers.Integral) else list(eos_token_id)
     if any(isinstance(i, bool) or not isinstance(i, numbers.Integral) for i in ids):
-        raise ValueError(f"eos_token_id={eos_token_id!r} is invalid; pass a token id, a list of token ids or None.")
+        raise ValueError(f"eos_token_id={eos_token_id!r} is invalid. Pass a token id, a list of token ids or None.")
     return frozenset(int(i) for i in ids)
 
 
 @torch.no_grad()
-def generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_sample: bool = False,
+def _generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_sample: bool = False,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None) -> SpeculativeOutput:
-    """Generate up to `max_new_tokens` tokens, greedily or by speculative sampling; stop after `eos_token_id`."""
+    """Generate up to `max_new_tokens` tokens greedily or by speculative sampling, stopping after `eos_token_id`.
+
+    A `generator` for sampling must be on the model's device.
+    """
     model = self.model
     input_ids = check_prompt(input_ids).to(model.device)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 1:
@@ -274,17 +287,22 @@ def generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_sa
     hidden = self._run(model.embed_tokens(input_ids), 0, model.num_layers, 0)
     tokens = [self._next_token(model.final_logits(hidden[0, -1]))]
     position = input_ids.shape[1]
-    draft_lengths, accepted_lengths, emitted_lengths = [], [], []
+    draft_lengths, accepted_lengths, emitted_lengths, early_stops = [], [], [], 0
 
     while len(tokens) < max_new_tokens and tokens[-1] not in self._eos:
+        lengths = (self.cache.get_seq_length(0), self.cache.get_seq_length(model.num_layers - 1))
+        if lengths != (position, position):
+            raise RuntimeError(f"Internal KV cache error: layers 0 and {model.num_layers - 1} hold {lengths} "
+                               f"positions at the start of a round, expected {position}.")
         num_draft = min(self.max_draft, max_new_tokens - len(tokens) - 1)
-        hidden_states, drafts, draft_probs = self._draft(tokens[-1], position, num_draft)
+        hidden_states, drafts, draft_probs, stopped = self._draft(tokens[-1], position, num_draft)
         emitted, accepted = self._verify(hidden_states, drafts, draft_probs, position)
         tokens.extend(emitted)
         position += len(emitted)
         draft_lengths.append(len(drafts))
         accepted_lengths.append(accepted)
         emitted_lengths.append(len(emitted))
+        early_stops += stopped
 
     sequences = torch.cat([input_ids, torch.tensor([tokens], device=input_ids.device)], dim=1)
     drafted, accepted = sum(draft_lengths), sum(accepted_lengths)
@@ -293,19 +311,19 @@ def generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_sa
         sequences=sequences, rounds=rounds, drafted=drafted, accepted=accepted,
         acceptance_rate=accepted / drafted if drafted else 0.0,
         mean_accepted_per_round=accepted / rounds if rounds else 0.0,
-        layer_positions=self.layer_positions, num_layers=model.num_layers,
+        layer_positions=self.layer_positions, num_layers=model.num_layers, early_stops=early_stops,
         draft_lengths=draft_lengths, accepted_lengths=accepted_lengths, emitted_lengths=emitted_lengths)
     return output
 
 
-SpeculativeDecoder.generate = generate
+SpeculativeDecoder.generate = _generate
 
 # %% ../nbs/04_speculative.ipynb #013dd242
 def speculative_generate(exit_model: ExitModel, input_ids, max_new_tokens: int = 64, draft_layer: int | None = None,
                          max_draft: int = 4, confidence=None, stop_threshold: float | None = None, eos_token_id=None,
                          do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
                          top_p: float | None = None, generator: torch.Generator | None = None) -> SpeculativeOutput:
-    """Generate with lossless self-speculative decoding; draft with the deepest exit unless `draft_layer` is given."""
+    """Generate with lossless self-speculative decoding, drafting with the deepest exit unless `draft_layer` is given."""
     if draft_layer is None:
         draft_layer = max(exit_model.exit_layers)
     decoder = SpeculativeDecoder(exit_model, draft_layer, max_draft, confidence, stop_threshold)
@@ -315,7 +333,7 @@ def speculative_generate(exit_model: ExitModel, input_ids, max_new_tokens: int =
 def _check_acceptance(alpha) -> float:
     """Validate a per-token acceptance probability."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
-        raise ValueError(f"Acceptance {alpha!r} is invalid; pass a probability in [0, 1].")
+        raise ValueError(f"Acceptance {alpha!r} is invalid. Pass a probability in [0, 1].")
     return float(alpha)
 
 
@@ -323,17 +341,17 @@ def tokens_per_round(alpha: float, k: int) -> float:
     """Return the expected tokens of one round with `k` drafts each accepted with probability `alpha`."""
     alpha = _check_acceptance(alpha)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
-        raise ValueError(f"k={k!r} is invalid; pass the number of drafts per round, a non-negative integer.")
+        raise ValueError(f"k={k!r} is invalid. Pass the number of drafts per round, a non-negative integer.")
     if alpha == 1.0:
         return float(k + 1)
     return (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
 def expected_speedup(alpha: float, k: int, draft_cost: float, verify_cost: float) -> float:
-    """Return the expected speedup over plain decoding; costs are in plain decoding steps (one full forward pass)."""
+    """Return the expected speedup over plain decoding, with costs in plain decoding steps (one full forward pass)."""
     if draft_cost < 0 or verify_cost <= 0:
-        raise ValueError(f"Costs must be positive (draft_cost={draft_cost!r}, verify_cost={verify_cost!r}); pass "
-                         "them in units of one plain decoding step.")
+        raise ValueError(f"Invalid costs draft_cost={draft_cost!r}, verify_cost={verify_cost!r}: the draft cost must "
+                         "be at least 0 and the verification cost above 0, in units of one plain decoding step.")
     return tokens_per_round(alpha, k) / (k * draft_cost + verify_cost)
 
 # %% ../nbs/04_speculative.ipynb #cf20b60b
@@ -355,7 +373,7 @@ class StepCosts:
 
     def _positions(self, table: dict, positions: int) -> float:
         if positions not in table:
-            raise ValueError(f"No timing for {positions} positions (measured: {sorted(table)}); measure with "
+            raise ValueError(f"No timing for {positions} positions (measured: {sorted(table)}). Measure with "
                              f"max_positions of at least {positions}.")
         return table[positions]
 
@@ -431,13 +449,13 @@ def measure_step_costs(exit_model: ExitModel, exit_layer: int | None = None, max
     for m in range(1, max_positions + 1):
         layer[m] = _median_seconds(lambda: run_positions(m), repeats, device) / num_layers
         head[m] = _median_seconds(lambda: exit_model.final_logits(hidden[:, :m]), repeats, device)
-    one = hidden[:, :1]
-    adapter = _median_seconds(lambda: exit_model.exit_hidden(one, exit_layer), repeats, device)
+    one_position = hidden[:, :1]
+    adapter = _median_seconds(lambda: exit_model.exit_hidden(one_position, exit_layer), repeats, device)
 
     confidence_seconds, needs_logits = 0.0, False
     if confidence is not None:
         needs_logits = bool(confidence.needs_logits)
-        exit_hidden = exit_model.exit_hidden(one, exit_layer)
+        exit_hidden = exit_model.exit_hidden(one_position, exit_layer)
         logits = exit_model.lm_head(exit_hidden) if needs_logits else None
         confidence_seconds = _median_seconds(lambda: confidence.confidence(exit_layer, exit_hidden, logits),
                                              repeats, device)
@@ -464,7 +482,7 @@ def _as_array(values, name: str) -> np.ndarray:
 
 
 def simulate_rounds(labels, max_draft: int, confidences=None, stop_threshold: float | None = None) -> dict:
-    """Replay speculative rounds along agreement `labels` in text order; count rounds, drafts, acceptances and stops."""
+    """Replay speculative rounds along agreement `labels` in text order and count rounds, drafts, acceptances and stops."""
     labels = _as_array(labels, "labels").astype(bool)
     if stop_threshold is not None and confidences is None:
         raise ValueError(f"stop_threshold={stop_threshold} needs the confidences at the same positions as labels.")
@@ -474,7 +492,7 @@ def simulate_rounds(labels, max_draft: int, confidences=None, stop_threshold: fl
     else:
         confidences = _as_array(confidences, "confidences")
         if confidences.shape != labels.shape:
-            raise ValueError(f"confidences has {confidences.size} values but labels has {labels.size}; pass "
+            raise ValueError(f"confidences has {confidences.size} values but labels has {labels.size}. Pass "
                              "values for the same positions.")
         confident_run = _run_lengths(confidences >= stop_threshold)
 
@@ -514,10 +532,11 @@ def choose_config(acceptance_by_exit: dict, costs: StepCosts, confidence_by_exit
                   exit_layers=None, max_drafts=range(1, 9), stop_thresholds=None) -> dict:
     """Pick the exit layer, maximum draft length and stop threshold with the highest predicted speedup.
 
-    `acceptance_by_exit` maps each exit layer to a probability or to agreement labels in text order;
-    `confidence_by_exit` gives the confidences at the same positions, needed for stop thresholds. `exit_layers`,
-    `max_drafts` and `stop_thresholds` restrict the search (a single value fixes it). Returns the best candidate's
-    fields, `config` (keyword arguments for `SpeculativeDecoder` and `speculative_generate`) and all `candidates`.
+    `acceptance_by_exit` maps each exit layer to a probability or to agreement labels in text order.
+    `confidence_by_exit` gives the confidences at the same positions, which stop thresholds need. `exit_layers`,
+    `max_drafts` and `stop_thresholds` restrict the search, and a single value fixes one. Returns the best
+    candidate's fields, `config` (keyword arguments for `SpeculativeDecoder` and `speculative_generate`) and all
+    `candidates`.
     """
     exit_layers = _as_tuple(exit_layers) if exit_layers is not None else tuple(sorted(acceptance_by_exit))
     max_drafts = _as_tuple(max_drafts)
@@ -530,13 +549,13 @@ def choose_config(acceptance_by_exit: dict, costs: StepCosts, confidence_by_exit
     candidates = []
     for exit_layer in exit_layers:
         if exit_layer not in acceptance_by_exit:
-            raise ValueError(f"No acceptance for exit layer {exit_layer}; acceptance_by_exit covers "
+            raise ValueError(f"No acceptance for exit layer {exit_layer}: acceptance_by_exit covers "
                              f"{sorted(acceptance_by_exit)}.")
         acceptance = acceptance_by_exit[exit_layer]
         is_rate = isinstance(acceptance, numbers.Real) and not isinstance(acceptance, bool)
         for max_draft in max_drafts:
             if isinstance(max_draft, bool) or not isinstance(max_draft, numbers.Integral) or max_draft < 1:
-                raise ValueError(f"max_draft={max_draft!r} is invalid; pass positive integers in max_drafts.")
+                raise ValueError(f"max_draft={max_draft!r} is invalid. Pass positive integers in max_drafts.")
             for threshold in stop_thresholds:
                 if threshold is not None and (is_rate or not confidence_by_exit or exit_layer not in confidence_by_exit):
                     continue  # a stop threshold needs labels and confidences to be evaluated
@@ -555,13 +574,13 @@ def choose_config(acceptance_by_exit: dict, costs: StepCosts, confidence_by_exit
                                    "expected_speedup": speedup, **stats})
     if not candidates:
         raise ValueError(f"No candidate could be evaluated: stop thresholds {list(stop_thresholds)} need agreement "
-                         "labels and confidence_by_exit; add None to stop_thresholds or pass the confidences.")
+                         "labels and confidence_by_exit. Add None to stop_thresholds or pass the confidences.")
 
     candidates.sort(key=lambda candidate: candidate["expected_speedup"], reverse=True)
     best = dict(candidates[0])
     if best["expected_speedup"] <= 1.0:
         logger.warning("No speculative configuration is expected to beat plain decoding (best %.2fx at exit %d, "
-                       "K=%d); the exits' acceptance is too low for these costs.", best["expected_speedup"],
+                       "K=%d), because the exits' acceptance is too low for these costs.", best["expected_speedup"],
                        best["draft_layer"], best["max_draft"])
     best["config"] = {key: best[key] for key in ("draft_layer", "max_draft", "stop_threshold")}
     best["candidates"] = candidates
@@ -587,6 +606,8 @@ def break_even_acceptance(costs: StepCosts, exit_layer: int, max_drafts=range(1,
 
 def plot_speedup_model(costs: StepCosts, exit_layers, ax=None, title: str = "Expected speedup, best fixed K"):
     """Plot the expected speedup of the best fixed K against per-token acceptance, one line per exit layer."""
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     alphas = np.linspace(0, 0.99, 100)

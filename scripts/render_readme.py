@@ -3,6 +3,7 @@
 nbdev-readme needs Quarto, which is not installable offline. This keeps the same conventions: cells marked
 `#| hide` are dropped, cells marked `#| echo: false` show only their outputs, Markdown outputs are inlined.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def render(notebook_path: Path) -> str:
         if "echo: false" not in flags and code:
             parts.append(f"```python\n{code}\n```")
         parts.extend(text for text in map(render_output, cell.get("outputs", [])) if text)
+    # Links between notebooks are relative to nbs/; the README sits one level up.
+    parts = [re.sub(r"\]\((\w+\.ipynb)\)", r"](nbs/\1)", part) for part in parts]
     header = "<!-- Generated from nbs/index.ipynb by scripts/render_readme.py; edit the notebook, not this file. -->"
     return header + "\n\n" + "\n\n".join(parts) + "\n"
 
