@@ -547,15 +547,19 @@ def reliability_diagram(probs_by_exit: dict, labels_by_exit: dict | None = None,
     """Plot agreement rate against confidence per exit and return the matplotlib figure."""
     import matplotlib.pyplot as plt
 
+    # Bin every exit before creating a figure, so that invalid input leaves no empty figure behind.
+    bins_by_exit = {}
+    for layer in sorted(probs_by_exit, key=_exit_sort_key):
+        labels = None if labels_by_exit is None else labels_by_exit.get(layer)
+        bins_by_exit[layer] = _as_bins(probs_by_exit[layer], labels, n_bins)
+
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 5))
     else:
         fig = ax.figure
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1, label="perfect calibration")
 
-    for layer in sorted(probs_by_exit, key=_exit_sort_key):
-        labels = None if labels_by_exit is None else labels_by_exit.get(layer)
-        bins = _as_bins(probs_by_exit[layer], labels, n_bins)
+    for layer, bins in bins_by_exit.items():
         filled = [i for i, count in enumerate(bins["count"]) if count]
         total = sum(bins["count"])
         confidence = [bins["confidence"][i] for i in filled]
