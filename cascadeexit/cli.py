@@ -321,6 +321,13 @@ def _add_common(parser, out_default: str | None = "runs/demo"):
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
 
+def _add_timing(parser, new_tokens: int):
+    """Add the options of commands that time generation on test-split prompts."""
+    parser.add_argument("--prompts", type=int, default=50, help="number of test-split prompts to generate from")
+    parser.add_argument("--new-tokens", type=int, default=new_tokens, help="tokens generated per prompt")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the `cascadeexit` argument parser."""
     parser = argparse.ArgumentParser(prog="cascadeexit", description="Early exits for frozen decoder LLMs.")
@@ -363,15 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="measure quality, routing and speed on the test split")
     _add_common(evaluate)
     evaluate.add_argument("--test-tokens", type=int, default=16_384, help="test-split tokens for per-exit quality")
-    evaluate.add_argument("--prompts", type=int, default=50, help="number of test-split prompts to generate from")
-    evaluate.add_argument("--new-tokens", type=int, default=64, help="tokens generated per prompt")
-    evaluate.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
+    _add_timing(evaluate, new_tokens=64)
 
     bench = commands.add_parser("bench", help="time speculative, cascade and peer decoders against standard decoding")
     _add_common(bench)
-    bench.add_argument("--prompts", type=int, default=50, help="number of test-split prompts")
-    bench.add_argument("--new-tokens", type=int, default=128, help="tokens generated per prompt")
-    bench.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
+    _add_timing(bench, new_tokens=128)
     bench.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round")
     bench.add_argument("--stop-threshold", type=float, default=0.5,
                        help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
