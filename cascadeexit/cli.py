@@ -25,8 +25,8 @@ from .confidence import (ConfidenceEstimators, calibration_report, choose_thresh
                                      reliability_bins, save_thresholds, train_estimators)
 from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokenize_documents
 from .quality import (configs_table, exits_table, load_report, make_prompts, routing_summary,
-                                  save_report, sequence_match, speedups, time_decoders, token_agreement)
-from .speculative import SpeculativeDecoder, speculative_table
+                                  save_report, sequence_match, speedups, time_decoders, token_agreement, divergences)
+from .speculative import SpeculativeDecoder, frequent_tokens, measure_step_costs, speculative_table
 
 logger = logging.getLogger(__name__)
 
@@ -194,23 +194,26 @@ def _assemble_report(exit_model, quality, routing, ratios, timing, threshold_met
 def _ratio(ratios: dict, name: str) -> dict:
     """Return the speed fields of one decoder from `speedups` output."""
     entry = ratios[name]
-    return {"speedup": entry["speedup"], "speedup_min": entry["speedup_min"], "speedup_max": entry["speedup_max"],
-            "tokens_per_s": entry["tokens_per_s"]}
+    keys = ("speedup", "speedup_min", "speedup_max", "speedup_prompt_q25", "speedup_prompt_q75", "tokens_per_s")
+    return {key: entry[key] for key in keys if key in entry}
 
 # %% ../nbs/06_cli.ipynb #120e7bae
-def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold: float) -> dict:
+def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold: float, draft_vocab=None) -> dict:
     """Return name -> SpeculativeDecoder for every exit, with a fixed and a dynamic draft length."""
     configs = {}
+    suffix = "" if draft_vocab is None else f", draft vocab {len(draft_vocab)}"
     for layer in exit_model.exit_layers:
-        configs[f"speculative L{layer} K={max_draft}"] = SpeculativeDecoder(exit_model, layer, max_draft)
-        configs[f"speculative L{layer} dynamic K<={max_draft}"] = SpeculativeDecoder(
-            exit_model, layer, max_draft, estimators, stop_threshold)
+        configs[f"speculative L{layer} K={max_draft}{suffix}"] = SpeculativeDecoder(
+            exit_model, layer, max_draft, draft_vocab=draft_vocab)
+        configs[f"speculative L{layer} dynamic K<={max_draft}{suffix}"] = SpeculativeDecoder(
+            exit_model, layer, max_draft, estimators, stop_threshold, draft_vocab=draft_vocab)
     return configs
 
 
 def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 50,
                 new_tokens: int = 128, repeats: int = 3, threads: int | None = None, prompt_tokens: int = 32,
-                max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10) -> dict:
+                max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10,
+                draft_vocab_size: int = 0, train_tokens: int = 240_000) -> dict:
     """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved."""
     base_model, tokenizer, exit_model = _load(model, out)
     estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
@@ -218,6 +221,10 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     documents = load_corpus(corpus)
     texts = [text for _, text in documents.documents["test"]]
     prompt_ids = make_prompts(tokenizer, texts, n=prompts, prompt_tokens=prompt_tokens)
+    draft_vocab = None
+    if draft_vocab_size:
+        train = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
+        draft_vocab = frequent_tokens(train, draft_vocab_size)
     outputs = {}
 
     def recorded(name, run):
@@ -235,7 +242,7 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
                 f"HF prompt lookup ({prompt_lookup_tokens})": hf(prompt_lookup_num_tokens=prompt_lookup_tokens)}
     for layer in exit_model.exit_layers:
         decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=layer)
-    for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold).items():
+    for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold, draft_vocab).items():
         decoders[name] = recorded(name, lambda p, d=decoder: d.generate(p, new_tokens))
     cascade = CascadeDecoder(exit_model, estimators, thresholds)
     decoders["cascade"] = recorded("cascade", lambda p: cascade.generate(p, new_tokens))
@@ -243,6 +250,7 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     timing = time_decoders(decoders, prompt_ids, repeats=repeats, threads=threads)
     ratios = speedups(timing)
     reference = timing["outputs"]["generate"]
+    prompt_lengths = [p.shape[1] for p in prompt_ids]
     configurations = []
     for name in decoders:
         entry = {"name": name, **_ratio(ratios, name),
@@ -251,12 +259,16 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
         if runs and hasattr(runs[0], "acceptance_rate"):
             entry["acceptance_rate"] = sum(r.accepted for r in runs) / max(1, sum(r.drafted for r in runs))
             entry["mean_accepted_per_round"] = sum(r.accepted for r in runs) / max(1, sum(r.rounds for r in runs))
+        if name != "cascade":  # every other decoder is lossless: a mismatch must be a near-tie of the full model
+            entry["divergences"] = divergences(base_model, timing["outputs"][name], reference, prompt_lengths)
         configurations.append(entry)
+
+    step_costs = measure_step_costs(exit_model, max_positions=9, context=64, repeats=10)
     return {"configurations": configurations, "baseline": ratios["baseline"],
-            "baseline_tokens_per_s": ratios["baseline_tokens_per_s"],
+            "baseline_tokens_per_s": ratios["baseline_tokens_per_s"], "step_costs": step_costs.to_dict(),
             "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(prompt_ids),
                        "new_tokens": new_tokens, "max_draft": max_draft, "stop_threshold": stop_threshold,
-                       "batch_size": 1, "decoding": "greedy"}}
+                       "draft_vocab": draft_vocab_size or "full", "batch_size": 1, "decoding": "greedy"}}
 
 # %% ../nbs/06_cli.ipynb #1e485df8
 def print_tables(report: dict, stream=None) -> str:
@@ -378,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round")
     bench.add_argument("--stop-threshold", type=float, default=0.5,
                        help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
+    bench.add_argument("--draft-vocab", type=int, default=0,
+                       help="draft from the N most frequent training-split tokens only (0: the full vocabulary)")
     bench.add_argument("--results", default=None,
                        help="also merge the benchmark into this report JSON, under 'benchmark' and 'speculative'")
 
@@ -443,13 +457,15 @@ def main(argv=None) -> int:
         print_tables(report, sys.stdout)
     elif args.command == "bench":
         result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
-                             max_draft=args.max_draft, stop_threshold=args.stop_threshold)
+                             max_draft=args.max_draft, stop_threshold=args.stop_threshold,
+                             draft_vocab_size=args.draft_vocab)
         save_report(result, out / "benchmark.json")
         if args.results:
             report = load_report(args.results) if Path(args.results).is_file() else {}
             report["benchmark"] = result
-            report["speculative"] = {**report.get("speculative", {}), "configurations": [
-                entry for entry in result["configurations"] if entry["name"].startswith("speculative")]}
+            report["speculative"] = {**report.get("speculative", {}), "step_costs": result["step_costs"],
+                                     "configurations": [entry for entry in result["configurations"]
+                                                        if entry["name"].startswith("speculative")]}
             save_report(report, args.results)
         print(speculative_table(result["configurations"]))
     elif args.command == "demo":

@@ -13,13 +13,14 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'BASELINES', 'make_prompts', 'time_decoders', 'speedups', 'sequence_match', 'token_agreement',
+__all__ = ['logger', 'BASELINES', 'make_prompts', 'time_decoders', 'speedups', 'sequence_match', 'token_agreement', 'divergences',
            'routing_summary', 'exits_table', 'configs_table', 'plot_routing', 'save_report', 'load_report']
 
 # %% ../nbs/05_quality.ipynb #9185c302
@@ -55,6 +56,7 @@ def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int =
 
     seconds = {name: [0.0] * repeats for name in names}
     tokens = {name: [0] * repeats for name in names}
+    prompt_seconds = {name: [0.0] * len(prompts) for name in names}
     outputs = {name: [None] * len(prompts) for name in names}
     bar = tqdm(total=repeats * len(prompts) * len(names), desc="timing decoders", disable=not progress)
     for repeat in range(repeats):
@@ -64,7 +66,9 @@ def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int =
             for name in names[shift:] + names[:shift]:
                 start = time.perf_counter()
                 sequence = decoders[name](prompt)
-                seconds[name][repeat] += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                seconds[name][repeat] += elapsed
+                prompt_seconds[name][index] += elapsed
                 tokens[name][repeat] += sequence.shape[-1] - prompt.shape[-1]
                 if repeat == 0:
                     outputs[name][index] = sequence
@@ -76,7 +80,8 @@ def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int =
     for name in names:
         rates = [t / s for t, s in zip(tokens[name], seconds[name])]
         result["decoders"][name] = {"tokens_per_s": statistics.median(rates), "tokens_per_s_all": rates,
-                                    "seconds": seconds[name], "tokens": tokens[name]}
+                                    "seconds": seconds[name], "tokens": tokens[name],
+                                    "prompt_seconds": prompt_seconds[name]}
     result["outputs"] = outputs
     return result
 
@@ -90,10 +95,15 @@ def speedups(timing: dict, baselines=BASELINES) -> dict:
     baseline_name = max(baselines, key=lambda name: decoders[name]["tokens_per_s"])
     baseline_rates = decoders[baseline_name]["tokens_per_s_all"]
     result = {"baseline": baseline_name, "baseline_tokens_per_s": decoders[baseline_name]["tokens_per_s"]}
+    baseline_seconds = decoders[baseline_name].get("prompt_seconds")
     for name, entry in decoders.items():
         ratios = [rate / base for rate, base in zip(entry["tokens_per_s_all"], baseline_rates)]
         result[name] = {"speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
                         "tokens_per_s": entry["tokens_per_s"]}
+        if baseline_seconds and entry.get("prompt_seconds"):
+            per_prompt = [base / own for base, own in zip(baseline_seconds, entry["prompt_seconds"])]
+            result[name]["speedup_prompt_q25"], result[name]["speedup_prompt_q75"] = (
+                float(q) for q in np.quantile(per_prompt, [0.25, 0.75]))
     return result
 
 # %% ../nbs/05_quality.ipynb #1752b24d
@@ -116,6 +126,29 @@ def token_agreement(base_model, sequences, prompt_lengths) -> float:
         agree += (logits.argmax(-1) == generated).sum().item()
         total += len(generated)
     return agree / max(total, 1)
+
+# %% ../nbs/05_quality.ipynb #10f597d8
+@torch.no_grad()
+def divergences(base_model, sequences, references, prompt_lengths) -> list[dict]:
+    """Return, for each sequence that differs from its reference, the first differing position and the top-2 logit gap there."""
+    if not len(sequences) == len(references) == len(prompt_lengths):
+        raise ValueError(f"divergences needs equally many sequences ({len(sequences)}), references "
+                         f"({len(references)}) and prompt lengths ({len(prompt_lengths)}).")
+    found = []
+    for index, (sequence, reference, prompt_length) in enumerate(zip(sequences, references, prompt_lengths)):
+        length = min(sequence.shape[-1], reference.shape[-1])
+        differs = (sequence[0, :length] != reference[0, :length]).nonzero()
+        if len(differs) == 0 and sequence.shape[-1] == reference.shape[-1]:
+            continue
+        position = int(differs[0]) if len(differs) else length
+        if position < prompt_length:
+            raise ValueError(f"Sequence {index} differs from its reference inside the prompt (position {position}); "
+                             "pass the outputs of the same prompts.")
+        logits = base_model(reference[:, :position]).logits[0, -1].float()
+        top2 = logits.topk(2).values
+        found.append({"prompt": index, "position": position - prompt_length,
+                      "top2_logit_gap": float(top2[0] - top2[1])})
+    return found
 
 # %% ../nbs/05_quality.ipynb #f447376d
 def routing_summary(outputs, num_layers: int) -> dict:

@@ -25,9 +25,10 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'DEFAULT_STOP_THRESHOLDS', 'check_sampling', 'logits_warpers', 'sampling_probs', 'accept_or_resample',
-           'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate', 'tokens_per_round', 'expected_speedup',
-           'StepCosts', 'measure_step_costs', 'simulate_rounds', 'simulated_speedup', 'choose_config',
-           'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model', 'speculative_table']
+           'frequent_tokens', 'check_draft_vocab', 'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate',
+           'tokens_per_round', 'expected_speedup', 'StepCosts', 'measure_step_costs', 'simulate_rounds',
+           'simulated_speedup', 'choose_config', 'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model',
+           'speculative_table']
 
 # %% ../nbs/04_speculative.ipynb #de17e165
 def check_sampling(temperature=1.0, top_k=None, top_p=None) -> None:
@@ -79,6 +80,33 @@ def accept_or_resample(p: torch.Tensor, q: torch.Tensor, tokens: torch.Tensor, g
     residual = torch.where(mass > 0, residual / mass.clamp_min(torch.finfo(p.dtype).tiny), p)
     replacement = torch.multinomial(residual, 1, generator=generator).squeeze(-1)
     return accepted, torch.where(accepted, tokens, replacement)
+
+# %% ../nbs/04_speculative.ipynb #154c6cb0
+def frequent_tokens(token_ids, size: int = 4096) -> torch.Tensor:
+    """Return the `size` most frequent ids among `token_ids` (a tensor or list), sorted, as a draft vocabulary."""
+    token_ids = torch.as_tensor(token_ids).reshape(-1)
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"size={size!r} is invalid; pass a positive number of tokens.")
+    if token_ids.numel() == 0:
+        raise ValueError("frequent_tokens needs token ids to count; pass a non-empty tokenized split.")
+    counts = torch.bincount(token_ids)
+    size = min(int(size), int((counts > 0).sum()))
+    return counts.topk(size).indices.sort().values
+
+
+def check_draft_vocab(draft_vocab, exit_model: ExitModel) -> torch.Tensor | None:
+    """Return `draft_vocab` as sorted unique token ids on the model's device, or raise a clear error."""
+    if draft_vocab is None:
+        return None
+    ids = torch.as_tensor(draft_vocab)
+    vocab_size = exit_model.lm_head.weight.shape[0]
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.dim() != 1 or ids.numel() == 0:
+        raise ValueError(f"draft_vocab must be a non-empty 1-D list of token ids, got shape {tuple(ids.shape)} and "
+                         f"dtype {ids.dtype}; build one with frequent_tokens(train_token_ids, size).")
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
+        raise ValueError(f"draft_vocab holds ids from {int(ids.min())} to {int(ids.max())}, outside the model's "
+                         f"vocabulary 0..{vocab_size - 1}; build it with this model's tokenizer.")
+    return ids.unique().to(exit_model.device)
 
 # %% ../nbs/04_speculative.ipynb #585d8957
 @dataclass
@@ -146,7 +174,7 @@ class SpeculativeDecoder:
     """Lossless self-speculative decoding: exit `draft_layer` drafts, layers `draft_layer..N-1` verify, one KV cache."""
 
     def __init__(self, exit_model: ExitModel, draft_layer: int, max_draft: int = 4, confidence=None,
-                 stop_threshold: float | None = None):
+                 stop_threshold: float | None = None, draft_vocab=None):
         _check_draft_config(exit_model, draft_layer, max_draft, confidence, stop_threshold)
         self.model = exit_model
         self.draft_layer = int(draft_layer)
@@ -155,11 +183,14 @@ class SpeculativeDecoder:
         if self.stop_threshold is not None and confidence is None:
             confidence = SoftmaxConfidence()
         self.confidence = confidence
+        self.draft_vocab = check_draft_vocab(draft_vocab, exit_model)
+        self._draft_head = None if self.draft_vocab is None else exit_model.lm_head.weight[self.draft_vocab].contiguous()
         self.cache: LayerKVCache | None = None
 
     def __repr__(self) -> str:
+        vocab = "" if self.draft_vocab is None else f", draft_vocab={len(self.draft_vocab)} tokens"
         return (f"SpeculativeDecoder(draft_layer={self.draft_layer}, max_draft={self.max_draft}, "
-                f"stop_threshold={self.stop_threshold})")
+                f"stop_threshold={self.stop_threshold}{vocab})")
 
     def _run(self, hidden, start: int, end: int, first_position: int):
         """Run layers `start..end-1` on positions from `first_position` on, counting the layer-positions."""
@@ -200,7 +231,9 @@ def _draft(self, token: int, position: int, num_draft: int):
             if confidence < self.stop_threshold:
                 stopped = True
                 break
-        if logits is None:
+        if self.draft_vocab is not None:
+            logits = self._draft_logits(exit_hidden)
+        elif logits is None:
             logits = model.lm_head(exit_hidden)
 
         if self._warpers is None:
@@ -216,6 +249,16 @@ def _draft(self, token: int, position: int, num_draft: int):
 
 
 SpeculativeDecoder._draft = _draft
+
+
+def _draft_logits(self, exit_hidden: torch.Tensor) -> torch.Tensor:
+    """Return full-vocabulary draft logits computed on the draft vocabulary only, -inf elsewhere."""
+    small = exit_hidden @ self._draft_head.T
+    logits = small.new_full((*small.shape[:-1], self.model.lm_head.weight.shape[0]), float("-inf"))
+    return logits.index_copy_(-1, self.draft_vocab, small)
+
+
+SpeculativeDecoder._draft_logits = _draft_logits
 
 # %% ../nbs/04_speculative.ipynb #0b3159c7
 def _verify(self, hidden_states: list, drafts: list[int], draft_probs: list, position: int):
