@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from .adapters import ExitModel, LayerKVCache
-from .confidence import NEVER_EXIT, check_thresholds
+from .adapters import ExitModel, LayerKVCache, _atomic_write_text
+from .confidence import LTT_BOUNDS, NEVER_EXIT, check_risk, check_thresholds, learn_then_test
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'check_prompt', 'model_cache_kwarg', 'greedy_loop', 'hf_greedy', 'SoftmaxConfidence', 'CascadeOutput',
-           'CascadeDecoder']
+__all__ = ['logger', 'DEFAULT_LEVELS', 'check_prompt', 'model_cache_kwarg', 'greedy_loop', 'hf_greedy', 'SoftmaxConfidence',
+           'CascadeOutput', 'CascadeDecoder', 'threshold_candidates', 'CascadeRollouts', 'cascade_rollouts',
+           'calibrate_thresholds', 'calibrate', 'split_experiment', 'plot_split_experiment', 'save_rollouts',
+           'load_rollouts']
 
 # %% ../nbs/03_cascade.ipynb #9a9b15a5
 def check_prompt(input_ids) -> torch.Tensor:
@@ -220,3 +226,247 @@ def _generate(self, input_ids, max_new_tokens: int = 64, eos_token_id: int | Non
 
 CascadeDecoder.finish = _finish
 CascadeDecoder.generate = _generate
+
+# %% ../nbs/03_cascade.ipynb #aebfd42b
+DEFAULT_LEVELS = (0.995, 0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.9, 0.88, 0.85, 0.8, 0.7, 0.5, 0.0)
+
+
+def threshold_candidates(exit_layers, levels=DEFAULT_LEVELS) -> list[dict[int, float]]:
+    """Return candidate thresholds from strict to loose: every exit at the same confidence level."""
+    levels = [float(level) for level in levels]
+    if not levels or any(not 0 <= level <= 1 for level in levels) or any(a <= b for a, b in zip(levels, levels[1:])):
+        raise ValueError(f"levels={levels} are invalid; pass confidence levels in [0, 1], strictly decreasing "
+                         "(from strict to loose), for example cascadeexit.cascade.DEFAULT_LEVELS.")
+    return [{int(layer): level for layer in exit_layers} for level in levels]
+
+# %% ../nbs/03_cascade.ipynb #16a88b0a
+@dataclass
+class CascadeRollouts:
+    """Per-token records of greedy cascade generations: one row per (candidate thresholds, prompt)."""
+    candidates: list[dict[int, float]]
+    exit_layers: tuple[int, ...]
+    num_layers: int
+    tokens: np.ndarray  # (candidates, prompts, new tokens) emitted token ids
+    exit_index: np.ndarray  # index into exit_layers of the exit that emitted each token; len(exit_layers) = full model
+    agree: np.ndarray  # whether each token is the full model's top-1 after the same prefix
+
+    def _select(self, array: np.ndarray, prompts=None) -> np.ndarray:
+        return array if prompts is None else array[:, np.asarray(prompts)]
+
+    def disagreements(self, prompts=None) -> np.ndarray:
+        """Return the (candidates, prompts) count of tokens that differ from the full model's top-1."""
+        return (~self._select(self.agree, prompts)).sum(-1)
+
+    def token_counts(self, prompts=None) -> np.ndarray:
+        """Return the (candidates, prompts) count of generated tokens."""
+        agree = self._select(self.agree, prompts)
+        return np.full(agree.shape[:2], agree.shape[2])
+
+    def summary(self, candidate: int, prompts=None) -> dict:
+        """Return token agreement, sequence match, routing shares and average compute of one candidate."""
+        agree = self._select(self.agree, prompts)[candidate]
+        exits = self._select(self.exit_index, prompts)[candidate]
+        depth = np.array([*self.exit_layers, self.num_layers], dtype=np.float64)[exits] / self.num_layers
+        routing = {str(layer): float((exits == k).mean()) for k, layer in enumerate(self.exit_layers)}
+        routing["full"] = float((exits == len(self.exit_layers)).mean())
+        return {"token_agreement": float(agree.mean()), "sequence_match": float(agree.all(-1).mean()),
+                "routing": routing, "avg_compute": float(depth.mean())}
+
+# %% ../nbs/03_cascade.ipynb #2b5e44eb
+def _stack_prompts(prompts) -> torch.Tensor:
+    """Return the prompts as one (n, length) tensor, or raise if their lengths differ."""
+    rows = [torch.as_tensor(p).reshape(1, -1) for p in prompts] if not torch.is_tensor(prompts) else [prompts]
+    if not rows or any(r.numel() == 0 for r in rows):
+        raise ValueError("cascade_rollouts needs at least one non-empty prompt.")
+    lengths = {r.shape[-1] for r in rows}
+    if len(lengths) > 1:
+        raise ValueError(f"cascade_rollouts batches prompts of one length, got lengths {sorted(lengths)}; cut them "
+                         "to a common length (make_prompts(..., prompt_tokens=32) does).")
+    return torch.cat(rows).long()
+
+
+def _cascade_choice(exit_model, confidence, exit_states: list, final_state, thresholds: torch.Tensor):
+    """Apply the cascade rule to the last position of every row: return (token, exit index, full model's top-1)."""
+    full_top1 = exit_model.final_logits(final_state[:, -1:])[:, -1].argmax(-1)
+    chosen = torch.full_like(full_top1, len(exit_states))
+    token = full_top1.clone()
+    for k in reversed(range(len(exit_states))):
+        layer = exit_model.exit_layers[k]
+        exit_hidden = exit_model.exit_hidden(exit_states[k][:, -1:], layer)
+        logits = exit_model.lm_head(exit_hidden)
+        fires = confidence.confidence(layer, exit_hidden, logits).reshape(-1).double() >= thresholds[:, k]
+        chosen = torch.where(fires, k, chosen)
+        token = torch.where(fires, logits[:, -1].argmax(-1), token)
+    return token, chosen, full_top1
+
+
+def _run_to_exits(exit_model, hidden, position_ids, cache):
+    """Run the whole model and return the hidden states after every exit layer and after the last layer."""
+    bounds = [0, *exit_model.exit_layers, exit_model.num_layers]
+    states = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        hidden = exit_model.run_layers(hidden, start, end, position_ids, cache)
+        states.append(hidden)
+    return states[:-1], states[-1]
+
+
+@torch.no_grad()
+def cascade_rollouts(exit_model: ExitModel, confidence, prompts, candidates: list, max_new_tokens: int = 32,
+                     batch_size: int = 64, progress: bool = True) -> CascadeRollouts:
+    """Generate greedily with the cascade rule of every candidate on every prompt, batched, recording each token.
+
+    Prompts must share one length. Generation does not stop at EOS: every row has `max_new_tokens` tokens.
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens!r}.")
+    if not candidates:
+        raise ValueError("cascade_rollouts needs at least one candidate; build them with threshold_candidates.")
+    candidates = [check_thresholds(c, exit_model.exit_layers) for c in candidates]
+    input_ids = _stack_prompts(prompts).to(exit_model.device)
+    num_prompts, prompt_length = input_ids.shape
+    num_candidates, num_exits = len(candidates), len(exit_model.exit_layers)
+    levels = torch.tensor([[c[layer] for layer in exit_model.exit_layers] for c in candidates], dtype=torch.float64,
+                          device=exit_model.device)
+
+    shape = (num_candidates, num_prompts, max_new_tokens)
+    tokens, exit_index, agree = np.zeros(shape, np.int64), np.zeros(shape, np.int8), np.zeros(shape, bool)
+    per_batch = max(1, batch_size // num_candidates)
+    bar = tqdm(total=num_prompts * max_new_tokens, desc="cascade rollouts", unit="tok", disable=not progress)
+    for first in range(0, num_prompts, per_batch):
+        chunk = input_ids[first:first + per_batch]
+        thresholds = levels.repeat(chunk.shape[0], 1)  # row r is prompt r // C with candidate r % C
+
+        # Prefill each prompt once, then give every candidate a copy of its KV cache.
+        cache = LayerKVCache(exit_model.num_layers)
+        positions = torch.arange(prompt_length, device=exit_model.device)[None]
+        exit_states, final_state = _run_to_exits(exit_model, exit_model.embed_tokens(chunk), positions, cache)
+        cache.keys = [k.repeat_interleave(num_candidates, 0) for k in cache.keys]
+        cache.values = [v.repeat_interleave(num_candidates, 0) for v in cache.values]
+        exit_states = [h[:, -1:].repeat_interleave(num_candidates, 0) for h in exit_states]
+        final_state = final_state[:, -1:].repeat_interleave(num_candidates, 0)
+
+        for step in range(max_new_tokens):
+            # As in CascadeDecoder, the first new token comes from the full model's prefill.
+            rule = thresholds if step else torch.full_like(thresholds, 2.0)
+            token, chosen, full_top1 = _cascade_choice(exit_model, confidence, exit_states, final_state, rule)
+            view = (slice(None), slice(first, first + chunk.shape[0]), step)
+            tokens[view] = token.reshape(-1, num_candidates).T.cpu().numpy()
+            exit_index[view] = chosen.reshape(-1, num_candidates).T.cpu().numpy()
+            agree[view] = (token == full_top1).reshape(-1, num_candidates).T.cpu().numpy()
+            bar.update(chunk.shape[0])
+            if step + 1 < max_new_tokens:
+                positions = torch.full((1, 1), prompt_length + step, device=exit_model.device)
+                exit_states, final_state = _run_to_exits(exit_model, exit_model.embed_tokens(token[:, None]),
+                                                         positions, cache)
+    bar.close()
+    return CascadeRollouts(candidates, tuple(exit_model.exit_layers), exit_model.num_layers, tokens, exit_index,
+                           agree)
+
+# %% ../nbs/03_cascade.ipynb #febb13d4
+def calibrate_thresholds(rollouts: CascadeRollouts, target_agreement: float = 0.9, risk: float = 0.05,
+                         prompts=None, bound: str = "hoeffding-bentkus", warn: bool = True) -> dict:
+    """Choose thresholds by Learn then Test on the rollouts of the calibration `prompts` (default: all)."""
+    tested = learn_then_test(rollouts.disagreements(prompts), rollouts.token_counts(prompts), target_agreement,
+                             risk, bound)
+    chosen = tested["chosen"]
+    if chosen is None and warn:
+        logger.warning("No candidate reaches target agreement %.3f at risk %.3f on %d calibration prompts; the "
+                       "cascade will always run the full model. Lower the target or add calibration prompts.",
+                       target_agreement, risk, rollouts.disagreements(prompts).shape[1])
+    if chosen is None:
+        thresholds = {layer: NEVER_EXIT for layer in rollouts.exit_layers}
+    else:
+        thresholds = dict(rollouts.candidates[chosen])
+    return {"thresholds": thresholds, "candidate": chosen, "target_agreement": target_agreement, "risk": risk,
+            "bound": bound, "p_values": tested["p_values"],
+            "calibration_agreement": tested["agreement"][chosen] if chosen is not None else 1.0,
+            "calibration_prompts": int(rollouts.disagreements(prompts).shape[1]),
+            "calibration_tokens": int(rollouts.token_counts(prompts)[0].sum())}
+
+
+def calibrate(exit_model: ExitModel, confidence, prompts, target_agreement: float = 0.9, risk: float = 0.05,
+              candidates: list | None = None, max_new_tokens: int = 32, bound: str = "hoeffding-bentkus",
+              batch_size: int = 64, progress: bool = True) -> dict:
+    """Generate with the cascade on calibration `prompts` and choose thresholds that meet the target with prob. 1 - risk."""
+    check_risk(target_agreement, risk)
+    if bound not in LTT_BOUNDS:
+        raise ValueError(f"bound={bound!r} is unknown; choose one of {LTT_BOUNDS}.")
+    candidates = candidates or threshold_candidates(exit_model.exit_layers)
+    rollouts = cascade_rollouts(exit_model, confidence, prompts, candidates, max_new_tokens, batch_size, progress)
+    return {**calibrate_thresholds(rollouts, target_agreement, risk, bound=bound), "rollouts": rollouts}
+
+# %% ../nbs/03_cascade.ipynb #063e4b9b
+def split_experiment(rollouts: CascadeRollouts, target_agreement: float = 0.9, risk: float = 0.05,
+                     repeats: int = 100, calibration_fraction: float = 0.5, bound: str = "hoeffding-bentkus",
+                     seed: int = 0) -> dict:
+    """Repeat random calibration/test splits of the prompts; return each split's test agreement and the violation rate."""
+    check_risk(target_agreement, risk)
+    num_prompts = rollouts.agree.shape[1]
+    num_calibration = int(round(calibration_fraction * num_prompts))
+    if not 0 < num_calibration < num_prompts or repeats < 1:
+        raise ValueError(f"calibration_fraction={calibration_fraction} leaves {num_calibration} of {num_prompts} "
+                         f"prompts for calibration and repeats={repeats}; both halves need prompts, repeats >= 1.")
+    rng = np.random.default_rng(seed)
+    test_agreement, chosen = [], []
+    for _ in range(repeats):
+        order = rng.permutation(num_prompts)
+        calibration, test = order[:num_calibration], order[num_calibration:]
+        result = calibrate_thresholds(rollouts, target_agreement, risk, calibration, bound, warn=False)
+        index = result["candidate"]
+        agreement = 1.0 if index is None else rollouts.summary(index, test)["token_agreement"]
+        test_agreement.append(agreement)
+        chosen.append(index)
+    violations = float(np.mean(np.array(test_agreement) < target_agreement))
+    return {"target_agreement": target_agreement, "risk": risk, "bound": bound, "repeats": repeats,
+            "calibration_prompts": num_calibration, "test_prompts": num_prompts - num_calibration,
+            "test_agreement": test_agreement, "chosen": chosen, "violation_rate": violations}
+
+
+def plot_split_experiment(experiments: list[dict], ax=None):
+    """Plot the distribution of test agreement minus target per experiment, with the violation rate against the risk."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    for row, experiment in enumerate(experiments):
+        margins = np.array(experiment["test_agreement"]) - experiment["target_agreement"]
+        jitter = np.random.default_rng(row).uniform(-0.15, 0.15, len(margins))
+        ax.scatter(margins, row + jitter, s=8, alpha=0.5, color=np.where(margins < 0, "tab:red", "tab:blue"))
+        ax.text(1.01, row, f"violations {experiment['violation_rate']:.0%} (risk {experiment['risk']:.0%})",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(range(len(experiments)))
+    ax.set_yticklabels([f"target {e['target_agreement']:.2f}, {e['bound']}" for e in experiments], fontsize=8)
+    ax.set_xlabel("test agreement minus target (one dot per random split)")
+    ax.set_title("Learn then Test on repeated calibration/test splits")
+    return ax
+
+# %% ../nbs/03_cascade.ipynb #1a683327
+def save_rollouts(rollouts: CascadeRollouts, path: str | Path) -> Path:
+    """Write rollouts to `path` (.npz, no pickles) and their candidates to a JSON file beside it."""
+    import json
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path.with_suffix(".npz"), tokens=rollouts.tokens, exit_index=rollouts.exit_index,
+                        agree=rollouts.agree)
+    meta = {"candidates": [{str(k): v for k, v in c.items()} for c in rollouts.candidates],
+            "exit_layers": list(rollouts.exit_layers), "num_layers": rollouts.num_layers}
+    _atomic_write_text(json.dumps(meta, indent=1), path.with_suffix(".json"))
+    return path.with_suffix(".npz")
+
+
+def load_rollouts(path: str | Path) -> CascadeRollouts:
+    """Read rollouts written by `save_rollouts`."""
+    import json
+    path = Path(path)
+    for file in (path.with_suffix(".npz"), path.with_suffix(".json")):
+        if not file.is_file():
+            raise FileNotFoundError(f"Rollouts file {file} not found; produce it with save_rollouts (the paper run "
+                                    "writes results/smollm2-135m/rollouts.npz).")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
+        tokens, exit_index, agree = arrays["tokens"], arrays["exit_index"], arrays["agree"]
+    candidates = [{int(k): float(v) for k, v in c.items()} for c in meta["candidates"]]
+    if agree.shape[0] != len(candidates) or tokens.shape != agree.shape or exit_index.shape != agree.shape:
+        raise ValueError(f"Rollouts file {path} is inconsistent: {len(candidates)} candidates, arrays of shape "
+                         f"{tokens.shape}, {exit_index.shape}, {agree.shape}; write it again with save_rollouts.")
+    return CascadeRollouts(candidates, tuple(meta["exit_layers"]), meta["num_layers"], tokens, exit_index, agree)

@@ -16,30 +16,33 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .adapters import DEFAULT_MODEL, ExitModel, default_exit_layers, load_base_model
-from .cascade import CascadeDecoder, greedy_loop, hf_greedy
-from .confidence import (ConfidenceEstimators, calibration_report, choose_thresholds,
+from .cascade import (CascadeDecoder, CascadeRollouts, calibrate, cascade_rollouts, greedy_loop, hf_greedy,
+                                 load_rollouts, save_rollouts, split_experiment)
+from .confidence import (LTT_BOUNDS, ConfidenceEstimators, calibration_report, check_risk,
                                      collect_confidence_data, estimate_confidence, load_thresholds,
                                      reliability_bins, save_thresholds, train_estimators)
 from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokenize_documents
-from .quality import (configs_table, exits_table, load_report, make_prompts, routing_summary,
-                                  save_report, sequence_match, speedups, time_decoders, token_agreement, divergences)
+from .quality import (FRONTIER_TARGETS, configs_table, divergences, exits_table, frontier, frontier_table,
+                                  load_report, make_prompts, routing_summary, save_report, sequence_match, speedups,
+                                  time_decoders, token_agreement)
 from .speculative import SpeculativeDecoder, frequent_tokens, measure_step_costs, speculative_table
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'PRESETS', 'train_stage', 'calibrate_stage', 'evaluate_stage', 'bench_stage', 'print_tables', 'run_demo',
-           'build_parser', 'main']
+__all__ = ['logger', 'PRESETS', 'train_stage', 'ltt_prompts_from', 'calibrate_stage', 'evaluate_stage', 'bench_stage',
+           'frontier_stage', 'print_tables', 'run_demo', 'build_parser', 'main']
 
 # %% ../nbs/06_cli.ipynb #5060aa98
 PRESETS = {
     "demo": dict(train_tokens=80_000, calibration_tokens=24_576, test_tokens=12_288, prompts=50, new_tokens=64,
-                 prompt_tokens=32, repeats=1, target_agreement=0.9),
+                 prompt_tokens=32, repeats=1, target_agreement=0.9, risk=0.05, ltt_prompts=64, ltt_tokens=32),
     "paper": dict(train_tokens=240_000, calibration_tokens=65_536, test_tokens=32_768, prompts=50, new_tokens=64,
-                  prompt_tokens=32, repeats=2, target_agreement=0.9),
+                  prompt_tokens=32, repeats=2, target_agreement=0.9, risk=0.05, ltt_prompts=200, ltt_tokens=32),
 }
 
 # %% ../nbs/06_cli.ipynb #82584276
@@ -69,36 +72,68 @@ def train_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
             "param_overhead": exit_model.param_overhead()}
 
 # %% ../nbs/06_cli.ipynb #52ea7dfd
+def _documents_used(docs, tokenizer, max_tokens: int) -> int:
+    """Return how many leading documents `tokenize_documents(docs, tokenizer, max_tokens)` takes tokens from."""
+    total = 0
+    for index, doc in enumerate(docs):
+        if total >= max_tokens:
+            return index
+        total += len(tokenizer(doc if isinstance(doc, str) else doc[1], add_special_tokens=False)["input_ids"]) + 1
+    return len(docs)
+
+
+def ltt_prompts_from(documents, tokenizer, calibration_tokens: int, n: int, prompt_tokens: int = 32) -> list:
+    """Return `n` calibration-split prompts from documents that the estimators' training tokens did not use."""
+    docs = documents.documents["calibration"]
+    used = _documents_used(docs, tokenizer, calibration_tokens)
+    texts = [doc if isinstance(doc, str) else doc[1] for doc in docs[used:]]
+    if not texts:
+        raise ValueError(f"The estimators' {calibration_tokens} calibration tokens use all {len(docs)} calibration "
+                         "documents, so none are left for threshold calibration; lower --calibration-tokens.")
+    return make_prompts(tokenizer, texts, n=n, prompt_tokens=prompt_tokens)
+
+
 def calibrate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries",
                     calibration_tokens: int = 32_768, test_tokens: int = 16_384, target_agreement: float = 0.9,
-                    features: str = "hidden", seed: int = 0) -> dict:
-    """Train confidence estimators on the calibration split, measure them on the test split, choose thresholds."""
+                    features: str = "hidden", seed: int = 0, risk: float = 0.05, ltt_prompts: int = 100,
+                    ltt_tokens: int = 32, prompt_tokens: int = 32, bound: str = "hoeffding-bentkus",
+                    reuse_estimators: bool = False) -> dict:
+    """Train confidence estimators, then choose thresholds by Learn then Test on the cascade's own generations."""
+    check_risk(target_agreement, risk)
     base_model, tokenizer, exit_model = _load(model, out)
     documents = load_corpus(corpus)
-    calibration = tokenize_documents(documents.documents["calibration"], tokenizer, max_tokens=calibration_tokens)
-    test = tokenize_documents(documents.documents["test"], tokenizer, max_tokens=test_tokens)
+    result = {"target_agreement": target_agreement, "risk": risk, "features": features}
 
-    estimators = ConfidenceEstimators.for_exit_model(exit_model, features=features)
-    calibration_data = collect_confidence_data(exit_model, calibration, features=features)
-    train_estimators(estimators, calibration_data, seed=seed)
-    calibration_probs = estimate_confidence(estimators, calibration_data)
-    calibration_labels = {layer: calibration_data[layer]["label"] for layer in calibration_data}
-    thresholds = choose_thresholds(calibration_probs, calibration_labels, target_agreement)
+    if reuse_estimators:
+        estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
+        result["features"] = estimators.features
+    else:
+        calibration = tokenize_documents(documents.documents["calibration"], tokenizer, max_tokens=calibration_tokens)
+        test = tokenize_documents(documents.documents["test"], tokenizer, max_tokens=test_tokens)
+        estimators = ConfidenceEstimators.for_exit_model(exit_model, features=features)
+        train_estimators(estimators, collect_confidence_data(exit_model, calibration, features=features), seed=seed)
 
-    # Calibration quality is measured on the test split, which neither the estimators nor the thresholds saw.
-    test_data = collect_confidence_data(exit_model, test, features=features)
-    test_probs = estimate_confidence(estimators, test_data)
-    test_labels = {layer: test_data[layer]["label"] for layer in test_data}
-    metrics = calibration_report(test_probs, test_labels)
+        # Calibration quality is measured on the test split, which neither the estimators nor the thresholds saw.
+        test_data = collect_confidence_data(exit_model, test, features=features)
+        test_probs = estimate_confidence(estimators, test_data)
+        test_labels = {layer: test_data[layer]["label"] for layer in test_data}
+        result["metrics"] = {str(k): v for k, v in calibration_report(test_probs, test_labels).items()}
+        result["reliability"] = {str(layer): reliability_bins(test_probs[layer], test_labels[layer])
+                                 for layer in test_probs}
+        estimators.save_pretrained(out)
 
-    estimators.save_pretrained(out)
-    save_thresholds(out / "thresholds.json", thresholds,
-                    {"target_agreement": target_agreement, "features": features, "split": "calibration",
-                     "calibration_tokens": len(calibration)})
-    return {"thresholds": {str(k): v for k, v in thresholds.items()}, "target_agreement": target_agreement,
-            "features": features,
-            "metrics": {str(k): v for k, v in metrics.items()},
-            "reliability": {str(layer): reliability_bins(test_probs[layer], test_labels[layer]) for layer in test_probs}}
+    # Thresholds: Learn then Test on the cascade's own generations from calibration documents the estimators never saw.
+    prompts = ltt_prompts_from(documents, tokenizer, calibration_tokens, ltt_prompts, prompt_tokens)
+    chosen = calibrate(exit_model, estimators, prompts, target_agreement, risk, max_new_tokens=ltt_tokens, bound=bound)
+    save_rollouts(chosen.pop("rollouts"), out / "calibration_rollouts")
+    meta = {"method": "learn-then-test", **{k: chosen[k] for k in (
+        "target_agreement", "risk", "bound", "candidate", "calibration_agreement", "calibration_prompts",
+        "calibration_tokens")}, "p_values": chosen["p_values"], "new_tokens": ltt_tokens,
+        "features": result["features"], "split": "calibration"}
+    save_thresholds(out / "thresholds.json", chosen["thresholds"], meta)
+    logger.info("Thresholds %s: calibration agreement %.3f on %d prompts (target %.2f, risk %.2f)",
+                chosen["thresholds"], chosen["calibration_agreement"], len(prompts), target_agreement, risk)
+    return {**result, "thresholds": {str(k): v for k, v in chosen["thresholds"].items()}, "learn_then_test": meta}
 
 # %% ../nbs/06_cli.ipynb #35c0e9a1
 def evaluate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", test_tokens: int = 16_384,
@@ -270,6 +305,83 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
                        "new_tokens": new_tokens, "max_draft": max_draft, "stop_threshold": stop_threshold,
                        "draft_vocab": draft_vocab_size or "full", "batch_size": 1, "decoding": "greedy"}}
 
+# %% ../nbs/06_cli.ipynb #31e022df
+def _check_experiment_arguments(targets, guarantee_targets, split_repeats: int) -> None:
+    """Raise a clear error for targets outside (0, 1) or too few split repetitions."""
+    for target in [*targets, *guarantee_targets]:
+        check_risk(target, 0.5)
+    if split_repeats < 1:
+        raise ValueError(f"split_repeats={split_repeats} is invalid; pass at least 1 (the issue asks for 50 or more).")
+
+
+def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 200,
+                   timing_prompts: int = 20, new_tokens: int = 64, repeats: int = 1, threads: int | None = None,
+                   prompt_tokens: int = 32, risk: float = 0.05, targets=FRONTIER_TARGETS,
+                   guarantee_targets=(0.8, 0.9, 0.95), split_repeats: int = 200, draft_layer: int | None = None,
+                   max_draft: int = 2, draft_vocab_size: int = 4096, train_tokens: int = 240_000) -> dict:
+    """Check the guarantee on repeated splits, compute the frontier and time it against the lossless decoders."""
+    _check_experiment_arguments(targets, guarantee_targets, split_repeats)
+    check_risk(0.5, risk)
+    base_model, tokenizer, exit_model = _load(model, out)
+    estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
+    calibration = load_rollouts(out / "calibration_rollouts")
+    _, meta = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
+    documents = load_corpus(corpus)
+    texts = [text for _, text in documents.documents["test"]]
+    test_prompts = make_prompts(tokenizer, texts, n=prompts, prompt_tokens=prompt_tokens)
+
+    # Test rollouts with the same candidates and length as the calibration ones; then pool the prompts.
+    test = cascade_rollouts(exit_model, estimators, test_prompts, calibration.candidates,
+                            calibration.agree.shape[2])
+    save_rollouts(test, out / "test_rollouts")
+    pooled = CascadeRollouts(calibration.candidates, calibration.exit_layers, calibration.num_layers,
+                             *(np.concatenate([getattr(calibration, name), getattr(test, name)], axis=1)
+                               for name in ("tokens", "exit_index", "agree")))
+    calibration_index = np.arange(calibration.agree.shape[1])
+    test_index = calibration.agree.shape[1] + np.arange(test.agree.shape[1])
+
+    experiments = [split_experiment(pooled, target, risk, split_repeats, bound=bound, seed=1)
+                   for target in guarantee_targets for bound in LTT_BOUNDS]
+    entries = frontier(pooled, calibration_index, test_index, targets, risk)
+    entries_tokens = frontier(pooled, calibration_index, test_index, targets, risk, bound="binomial-tokens")
+
+    # Time the cascade at every distinct threshold set, interleaved with the lossless decoders.
+    draft_layer = draft_layer or max(exit_model.exit_layers)
+    draft_vocab = None
+    if draft_vocab_size:
+        train = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
+        draft_vocab = frequent_tokens(train, draft_vocab_size)
+    speculative = SpeculativeDecoder(exit_model, draft_layer, max_draft, draft_vocab=draft_vocab)
+    speculative_name = f"speculative L{draft_layer} K={max_draft}"
+    decoders = {"generate": lambda p: hf_greedy(base_model, p, new_tokens),
+                "greedy_loop": lambda p: greedy_loop(base_model, p, new_tokens),
+                speculative_name: lambda p: speculative.generate(p, new_tokens).sequences}
+    for entry in entries + entries_tokens:
+        name = f"cascade candidate {entry['candidate']}"
+        if entry["candidate"] is not None and name not in decoders:
+            cascade = CascadeDecoder(exit_model, estimators, {int(k): v for k, v in entry["thresholds"].items()})
+            decoders[name] = lambda p, c=cascade: c.generate(p, new_tokens).sequences
+    timing = time_decoders(decoders, test_prompts[:timing_prompts], repeats=repeats, threads=threads)
+    ratios = speedups(timing)
+    reference = timing["outputs"]["generate"]
+    for entry in entries + entries_tokens:
+        name = f"cascade candidate {entry['candidate']}"
+        measured = ratios[ratios["baseline"]] if entry["candidate"] is None else ratios[name]
+        entry.update(speedup=measured["speedup"], tokens_per_s=measured["tokens_per_s"])
+        if entry["candidate"] is not None:
+            entry["timed_sequence_match"] = sequence_match(timing["outputs"][name], reference)
+
+    held_out = next((e for e in entries if e["target_agreement"] == meta.get("target_agreement")), None)
+    return {"frontier": entries, "frontier_binomial_tokens": entries_tokens,
+            "guarantee": {"experiments": experiments, "test_split": held_out,
+                          "calibration_prompts": int(len(calibration_index)), "test_prompts": int(len(test_index)),
+                          "new_tokens": int(calibration.agree.shape[2]), "risk": risk},
+            "lossless": {"standard decoding": 1.0, f"self-speculative L{draft_layer} K={max_draft}":
+                         ratios[speculative_name]["speedup"]},
+            "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(reference),
+                       "new_tokens": new_tokens, "baseline": ratios["baseline"],
+                       "baseline_tokens_per_s": ratios["baseline_tokens_per_s"]}}
+
 # %% ../nbs/06_cli.ipynb #1e485df8
 def print_tables(report: dict, stream=None) -> str:
     """Return (and write to `stream`) the two tables of a report as Markdown."""
@@ -299,7 +411,9 @@ def run_demo(out: str | Path = "runs/demo", preset: str = "demo", model: str = D
 
     start = time.perf_counter()
     calibration = calibrate_stage(out, model, corpus, settings["calibration_tokens"], settings["test_tokens"],
-                                  settings["target_agreement"])
+                                  settings["target_agreement"], risk=settings["risk"],
+                                  ltt_prompts=settings["ltt_prompts"], ltt_tokens=settings["ltt_tokens"],
+                                  prompt_tokens=settings["prompt_tokens"])
     stages["calibrate_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -368,6 +482,15 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--test-tokens", type=int, default=16_384, help="test-split tokens for calibration metrics")
     calibrate.add_argument("--features", default="hidden", choices=["hidden", "hidden+softmax"],
                            help="estimator inputs: exit hidden state only (cheap) or with softmax statistics")
+    calibrate.add_argument("--risk", type=float, default=0.05,
+                           help="allowed probability that the expected agreement misses the target (0 to 1)")
+    calibrate.add_argument("--ltt-prompts", type=int, default=100,
+                           help="calibration-split prompts the cascade generates from to choose thresholds")
+    calibrate.add_argument("--ltt-tokens", type=int, default=32, help="tokens generated per calibration prompt")
+    calibrate.add_argument("--bound", default="hoeffding-bentkus", choices=list(LTT_BOUNDS),
+                           help="p-value: per prompt (hoeffding-bentkus, valid for exchangeable prompts) or per token")
+    calibrate.add_argument("--reuse-estimators", action="store_true",
+                           help="keep the confidence estimators in --out and only choose new thresholds")
 
     generate = commands.add_parser("generate", help="generate from a prompt with the cascade or the full model")
     _add_common(generate)
@@ -394,6 +517,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="draft from the N most frequent training-split tokens only (0: the full vocabulary)")
     bench.add_argument("--results", default=None,
                        help="also merge the benchmark into this report JSON, under 'benchmark' and 'speculative'")
+
+    frontier_parser = commands.add_parser(
+        "frontier", help="check the calibration guarantee on repeated splits and time the speed-quality frontier")
+    _add_common(frontier_parser)
+    frontier_parser.add_argument("--prompts", type=int, default=200, help="test-split prompts for the rollouts")
+    frontier_parser.add_argument("--timing-prompts", type=int, default=20, help="test-split prompts to time on")
+    frontier_parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per timed prompt")
+    frontier_parser.add_argument("--repeats", type=int, default=1, help="interleaved timing repeats")
+    frontier_parser.add_argument("--risk", type=float, default=0.05, help="risk level of every frontier point (0 to 1)")
+    frontier_parser.add_argument("--split-repeats", type=int, default=200, help="random calibration/test splits")
+    frontier_parser.add_argument("--draft-vocab", type=int, default=4096,
+                                 help="draft vocabulary of the speculative decoder timed next to the cascade (0: full)")
+    frontier_parser.add_argument("--results", default=None,
+                                 help="also merge the results into this report JSON, under 'frontier' and 'guarantee'")
 
     demo = commands.add_parser("demo", help="run the whole pipeline offline and write the report")
     _add_common(demo)
@@ -446,8 +583,10 @@ def main(argv=None) -> int:
         print(json.dumps(result["summary"], indent=2, default=float))
     elif args.command == "calibrate":
         result = calibrate_stage(out, args.model, args.corpus, args.calibration_tokens, args.test_tokens,
-                                 args.target_agreement, args.features)
-        print(json.dumps({"thresholds": result["thresholds"], "metrics": result["metrics"]}, indent=2, default=float))
+                                 args.target_agreement, args.features, risk=args.risk, ltt_prompts=args.ltt_prompts,
+                                 ltt_tokens=args.ltt_tokens, bound=args.bound, reuse_estimators=args.reuse_estimators)
+        print(json.dumps({k: result[k] for k in ("thresholds", "learn_then_test", "metrics") if k in result},
+                         indent=2, default=float))
     elif args.command == "generate":
         _generate_command(args)
     elif args.command == "evaluate":
@@ -468,6 +607,16 @@ def main(argv=None) -> int:
                                                         if entry["name"].startswith("speculative")]}
             save_report(report, args.results)
         print(speculative_table(result["configurations"]))
+    elif args.command == "frontier":
+        result = frontier_stage(out, args.model, args.corpus, args.prompts, args.timing_prompts, args.new_tokens,
+                                args.repeats, args.threads, risk=args.risk, split_repeats=args.split_repeats,
+                                draft_vocab_size=args.draft_vocab)
+        save_report(result, out / "frontier.json")
+        if args.results:
+            report = load_report(args.results) if Path(args.results).is_file() else {}
+            report.update(result)
+            save_report(report, args.results)
+        print(frontier_table(result["frontier"]))
     elif args.command == "demo":
         run_demo(out, args.preset, args.model, args.corpus, args.results, args.threads,
                  train_tokens=args.train_tokens, repeats=args.repeats)

@@ -26,12 +26,12 @@ from .adapters import _atomic_save_file, _atomic_write_text
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'FEATURE_SETS', 'NUM_SOFTMAX_STATS', 'NEVER_EXIT', 'THRESHOLDS_FILE', 'THRESHOLDS_FORMAT',
+__all__ = ['logger', 'FEATURE_SETS', 'NUM_SOFTMAX_STATS', 'NEVER_EXIT', 'THRESHOLDS_FILE', 'THRESHOLDS_FORMAT', 'LTT_BOUNDS',
            'ESTIMATOR_WEIGHTS', 'ESTIMATOR_CONFIG', 'ESTIMATOR_FORMAT', 'softmax_stats', 'ExitEstimator',
            'adapter_signature', 'ConfidenceEstimators', 'collect_confidence_data', 'split_confidence_data',
            'train_estimators', 'estimate_confidence', 'reliability_bins', 'calibration_metrics', 'calibration_report',
            'reliability_diagram', 'check_thresholds', 'choose_thresholds', 'simulate_cascade', 'save_thresholds',
-           'load_thresholds']
+           'load_thresholds', 'binomial_cdf', 'hb_pvalue', 'check_risk', 'learn_then_test']
 
 # %% ../nbs/02_confidence.ipynb #f1b29ed9
 FEATURE_SETS = ("hidden", "hidden+softmax", "softmax")
@@ -756,6 +756,87 @@ def load_thresholds(path: str | Path, exit_layers=None) -> tuple[dict[int, float
     except ValueError as error:
         raise ValueError(f"Thresholds file {path}: {error}") from error
     return thresholds, document.get("meta", {})
+
+# %% ../nbs/02_confidence.ipynb #16c9291b
+def binomial_cdf(k, n: int, p: float) -> float:
+    """Return P[Bin(n, p) <= k], summed in log space so that it stays accurate for large n."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n={n!r} is invalid; pass a non-negative number of trials.")
+    if not 0 <= p <= 1:
+        raise ValueError(f"p={p!r} is invalid; pass a probability in [0, 1].")
+    k = math.floor(k)
+    if k < 0:
+        return 0.0
+    if k >= n or p == 0:
+        return 1.0
+    if p == 1:
+        return 0.0
+    i = torch.arange(k + 1, dtype=torch.float64)
+    log_terms = (math.lgamma(n + 1) - torch.lgamma(i + 1) - torch.lgamma(n - i + 1)
+                 + i * math.log(p) + (n - i) * math.log1p(-p))
+    return min(1.0, float(torch.logsumexp(log_terms, 0).exp()))
+
+
+def _kl_bernoulli(a: float, b: float) -> float:
+    """Return the KL divergence between Bernoulli(a) and Bernoulli(b)."""
+    first = 0.0 if a == 0 else a * math.log(a / b)
+    second = 0.0 if a == 1 else (1 - a) * math.log((1 - a) / (1 - b))
+    return first + second
+
+
+def hb_pvalue(mean_loss: float, n: int, max_loss: float) -> float:
+    """Return the Hoeffding-Bentkus p-value of 'expected loss > max_loss' for `n` losses in [0, 1] with mean `mean_loss`."""
+    if not 0 <= mean_loss <= 1 or not 0 < max_loss < 1 or n < 1:
+        raise ValueError(f"hb_pvalue needs a mean loss in [0, 1], a bound in (0, 1) and n >= 1; got "
+                         f"mean_loss={mean_loss!r}, max_loss={max_loss!r}, n={n!r}.")
+    hoeffding = math.exp(-n * _kl_bernoulli(min(mean_loss, max_loss), max_loss))
+    bentkus = math.e * binomial_cdf(math.ceil(n * mean_loss - 1e-9), n, max_loss)
+    return min(hoeffding, bentkus, 1.0)
+
+# %% ../nbs/02_confidence.ipynb #be2d8f76
+LTT_BOUNDS = ("hoeffding-bentkus", "binomial-tokens")
+
+
+def check_risk(target_agreement, risk) -> tuple[float, float]:
+    """Validate a target agreement and a risk level (both in (0, 1)) and return them as floats."""
+    for name, value in (("target_agreement", target_agreement), ("risk", risk)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+            raise ValueError(f"{name}={value!r} is invalid; pass a number strictly between 0 and 1 "
+                             "(for example target_agreement=0.9, risk=0.05).")
+    return float(target_agreement), float(risk)
+
+
+def learn_then_test(disagreements, tokens, target_agreement: float = 0.9, risk: float = 0.05,
+                    bound: str = "hoeffding-bentkus") -> dict:
+    """Choose the loosest candidate whose expected agreement is at least the target, by fixed-sequence testing.
+
+    `disagreements[j]` and `tokens[j]` are arrays over the calibration prompts of candidate j, candidates ordered
+    from strict to loose. Returns {"chosen": index or None, "p_values": [...], "agreement": [...]}.
+    """
+    target_agreement, risk = check_risk(target_agreement, risk)
+    if bound not in LTT_BOUNDS:
+        raise ValueError(f"bound={bound!r} is unknown; choose one of {LTT_BOUNDS}.")
+    disagreements = np.asarray(disagreements, dtype=np.float64)
+    tokens = np.asarray(tokens, dtype=np.float64)
+    if disagreements.ndim != 2 or disagreements.shape != tokens.shape or disagreements.shape[1] == 0:
+        raise ValueError(f"disagreements and tokens must be (candidates, prompts) arrays of one shape with at least "
+                         f"one prompt; got {disagreements.shape} and {tokens.shape}.")
+    if (tokens < 1).any() or (disagreements < 0).any() or (disagreements > tokens).any():
+        raise ValueError("Every prompt needs at least one token and between 0 and its token count disagreements.")
+
+    max_loss = 1 - target_agreement
+    chosen, p_values, agreement = None, [], []
+    for j in range(disagreements.shape[0]):
+        agreement.append(float(1 - disagreements[j].sum() / tokens[j].sum()))
+        if bound == "hoeffding-bentkus":
+            p_value = hb_pvalue(float((disagreements[j] / tokens[j]).mean()), disagreements.shape[1], max_loss)
+        else:
+            p_value = binomial_cdf(int(disagreements[j].sum()), int(tokens[j].sum()), max_loss)
+        p_values.append(p_value)
+        if p_value > risk:
+            break
+        chosen = j
+    return {"chosen": chosen, "p_values": p_values, "agreement": agreement}
 
 # %% ../nbs/02_confidence.ipynb #c1539ed1
 ESTIMATOR_WEIGHTS = "estimators.safetensors"

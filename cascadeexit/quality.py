@@ -17,11 +17,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .cascade import CascadeRollouts, calibrate_thresholds
+
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'BASELINES', 'make_prompts', 'time_decoders', 'speedups', 'sequence_match', 'token_agreement', 'divergences',
-           'routing_summary', 'exits_table', 'configs_table', 'plot_routing', 'save_report', 'load_report']
+__all__ = ['logger', 'BASELINES', 'FRONTIER_TARGETS', 'REFERENCE_POINT', 'make_prompts', 'time_decoders', 'speedups',
+           'sequence_match', 'token_agreement', 'divergences', 'routing_summary', 'exits_table', 'configs_table',
+           'plot_routing', 'frontier', 'frontier_table', 'plot_frontier', 'save_report', 'load_report']
 
 # %% ../nbs/05_quality.ipynb #9185c302
 def make_prompts(tokenizer, texts, n: int = 50, prompt_tokens: int = 32) -> list[torch.Tensor]:
@@ -204,6 +207,76 @@ def plot_routing(report: dict, ax=None):
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Cascade routing per exit")
     return ax
+
+# %% ../nbs/05_quality.ipynb #844b69cb
+FRONTIER_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
+
+
+def frontier(rollouts: CascadeRollouts, calibration_prompts, test_prompts, targets=FRONTIER_TARGETS,
+             risk: float = 0.05, bound: str = "hoeffding-bentkus") -> list[dict]:
+    """Return one frontier entry per target: Learn-then-Test thresholds and their quality and compute on the test prompts."""
+    calibration_prompts, test_prompts = np.asarray(calibration_prompts), np.asarray(test_prompts)
+    if np.intersect1d(calibration_prompts, test_prompts).size:
+        raise ValueError("The calibration and test prompts overlap; pass disjoint index lists.")
+    entries = []
+    for target in targets:
+        chosen = calibrate_thresholds(rollouts, target, risk, calibration_prompts, bound)
+        if chosen["candidate"] is None:
+            test = {"token_agreement": 1.0, "sequence_match": 1.0, "routing": {"full": 1.0}, "avg_compute": 1.0}
+        else:
+            test = rollouts.summary(chosen["candidate"], test_prompts)
+        entries.append({"target_agreement": float(target), "risk": risk, "bound": bound,
+                        "thresholds": {str(k): v for k, v in chosen["thresholds"].items()},
+                        "candidate": chosen["candidate"], "calibration_agreement": chosen["calibration_agreement"],
+                        **test, "speedup": None})
+    return entries
+
+# %% ../nbs/05_quality.ipynb #54feee56
+def frontier_table(entries: list[dict]) -> str:
+    """Format frontier entries as a Markdown table."""
+    rows = ["| Target | Threshold | Token agreement | Sequence match | Routed to exits | Avg compute | "
+            "Bound 1/compute | Measured speedup |", "|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        level = "never exit" if e["candidate"] is None else f"{next(iter(e['thresholds'].values())):.3f}"
+        routing = " / ".join(f"{v:.0%}" for k, v in e["routing"].items() if k != "full") or "—"
+        speedup = "—" if e.get("speedup") is None else f"{e['speedup']:.2f}x"
+        rows.append(f"| {e['target_agreement']:.2f} | {level} | {e['token_agreement']:.1%} | "
+                    f"{e['sequence_match']:.0%} | {routing} | {e['avg_compute']:.2f} | "
+                    f"{1 / e['avg_compute']:.2f}x | {speedup} |")
+    return "\n".join(rows)
+
+# %% ../nbs/05_quality.ipynb #9185e4b6
+REFERENCE_POINT = {"speedup": 1.76, "sequence_match": 0.20, "label": "reference study's cascade (not ours)"}
+
+
+def plot_frontier(entries: list[dict], lossless: dict | None = None, reference: dict | None = REFERENCE_POINT,
+                  axes=None):
+    """Plot measured speedup against token agreement and sequence match for the frontier and the lossless decoders."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    points = [e for e in entries if e.get("speedup") is not None]
+    lossless = lossless or {}
+    for ax, key, label in ((axes[0], "token_agreement", "token agreement with the full model"),
+                           (axes[1], "sequence_match", "sequence match with the full model")):
+        ax.plot([e[key] for e in points], [e["speedup"] for e in points], "o-", color="tab:blue",
+                label="cascade, Learn-then-Test thresholds")
+        for e in points:
+            ax.annotate(f"{e['target_agreement']:.2f}", (e[key], e["speedup"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, 4))
+        for (name, speedup), marker in zip(lossless.items(), "s^vD"):
+            ax.plot([1.0], [speedup], marker, markersize=8, label=name)
+        ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ax.set_xlabel(label)
+        ax.set_xlim(-0.02, 1.05)
+    if reference is not None:
+        axes[1].plot([reference["sequence_match"]], [reference["speedup"]], "*", markersize=14, markerfacecolor="none",
+                     markeredgecolor="black", label=reference["label"])
+    axes[0].set_ylabel("measured speedup over standard decoding")
+    axes[1].legend(fontsize=7, loc="lower left")
+    axes[0].set_title("Speed vs token agreement (labels: target)", fontsize=9)
+    axes[1].set_title("Speed vs sequence match", fontsize=9)
+    return axes
 
 # %% ../nbs/05_quality.ipynb #602f68b2
 def save_report(report: dict, path: str | Path) -> Path:
