@@ -248,8 +248,11 @@ def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold:
 def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 50,
                 new_tokens: int = 128, repeats: int = 3, threads: int | None = None, prompt_tokens: int = 32,
                 max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10,
-                draft_vocab_size: int = 0, train_tokens: int = 240_000) -> dict:
-    """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved."""
+                draft_vocab_size: int = 0, train_tokens: int = 240_000, hf_early_exits=None) -> dict:
+    """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved.
+
+    `hf_early_exits` lists the layers for transformers' early-exit assisted decoding (default: every exit).
+    """
     base_model, tokenizer, exit_model = _load(model, out)
     estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
     thresholds, _ = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
@@ -275,8 +278,8 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     decoders = {"generate": lambda p: hf_greedy(base_model, p, new_tokens),
                 "greedy_loop": lambda p: greedy_loop(base_model, p, new_tokens),
                 f"HF prompt lookup ({prompt_lookup_tokens})": hf(prompt_lookup_num_tokens=prompt_lookup_tokens)}
-    for layer in exit_model.exit_layers:
-        decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=layer)
+    for layer in exit_model.exit_layers if hf_early_exits is None else hf_early_exits:
+        decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=int(layer))
     for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold, draft_vocab).items():
         decoders[name] = recorded(name, lambda p, d=decoder: d.generate(p, new_tokens))
     cascade = CascadeDecoder(exit_model, estimators, thresholds)
@@ -513,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round")
     bench.add_argument("--stop-threshold", type=float, default=0.5,
                        help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
+    bench.add_argument("--hf-early-exit", type=int, nargs="+", default=None,
+                       help="layers for transformers' early-exit assisted decoding (default: every exit; it is slow)")
     bench.add_argument("--draft-vocab", type=int, default=0,
                        help="draft from the N most frequent training-split tokens only (0: the full vocabulary)")
     bench.add_argument("--results", default=None,
@@ -597,7 +602,7 @@ def main(argv=None) -> int:
     elif args.command == "bench":
         result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
                              max_draft=args.max_draft, stop_threshold=args.stop_threshold,
-                             draft_vocab_size=args.draft_vocab)
+                             draft_vocab_size=args.draft_vocab, hf_early_exits=args.hf_early_exit)
         save_report(result, out / "benchmark.json")
         if args.results:
             report = load_report(args.results) if Path(args.results).is_file() else {}

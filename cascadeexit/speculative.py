@@ -28,7 +28,7 @@ __all__ = ['logger', 'DEFAULT_STOP_THRESHOLDS', 'check_sampling', 'logits_warper
            'frequent_tokens', 'check_draft_vocab', 'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate',
            'tokens_per_round', 'expected_speedup', 'StepCosts', 'measure_step_costs', 'simulate_rounds',
            'simulated_speedup', 'choose_config', 'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model',
-           'speculative_table']
+           'speculative_table', 'plot_speed_vs_match']
 
 # %% ../nbs/04_speculative.ipynb #de17e165
 def check_sampling(temperature=1.0, top_k=None, top_p=None) -> None:
@@ -665,19 +665,45 @@ def plot_speedup_model(costs: StepCosts, exit_layers, ax=None, title: str = "Exp
 
 # %% ../nbs/04_speculative.ipynb #a868d4f6
 def speculative_table(configurations: list[dict]) -> str:
-    """Format benchmark entries (speedup, tokens/s, acceptance, accepted per round, exact match) as Markdown."""
+    """Format benchmark entries (speedup and spread, tokens/s, acceptance, exact match, near-ties) as Markdown."""
     def number(entry, key, pattern):
         value = entry.get(key)
         return "—" if value is None else pattern.format(value)
 
-    rows = ["| Configuration | Speedup (median [min, max]) | Tokens/s | Acceptance rate | Accepted per round "
-            "| Exact match |", "|---|---|---|---|---|---|"]
+    rows = ["| Configuration | Speedup (median) | Spread | Tokens/s | Acceptance rate | Accepted per round "
+            "| Exact match | Divergences (max top-2 gap) |", "|---|---|---|---|---|---|---|---|"]
     for entry in configurations:
-        speedup = number(entry, "speedup", "{:.2f}x")
-        if entry.get("speedup_min") is not None and entry.get("speedup_max") is not None:
-            speedup += f" [{entry['speedup_min']:.2f}, {entry['speedup_max']:.2f}]"
-        rows.append(f"| {entry['name']} | {speedup} | {number(entry, 'tokens_per_s', '{:.1f}')} "
+        spread = "—"
+        if entry.get("speedup_prompt_q25") is not None:
+            spread = f"prompts IQR {entry['speedup_prompt_q25']:.2f}–{entry['speedup_prompt_q75']:.2f}"
+        elif entry.get("speedup_min") is not None:
+            spread = f"repeats {entry['speedup_min']:.2f}–{entry['speedup_max']:.2f}"
+        found = entry.get("divergences")
+        divergence = "—" if found is None else str(len(found))
+        if found:
+            divergence += f" ({max(d['top2_logit_gap'] for d in found):.1e})"
+        rows.append(f"| {entry['name']} | {number(entry, 'speedup', '{:.2f}x')} | {spread} "
+                    f"| {number(entry, 'tokens_per_s', '{:.1f}')} "
                     f"| {number(entry, 'acceptance_rate', '{:.1%}')} "
                     f"| {number(entry, 'mean_accepted_per_round', '{:.2f}')} "
-                    f"| {number(entry, 'sequence_match', '{:.0%}')} |")
+                    f"| {number(entry, 'sequence_match', '{:.0%}')} | {divergence} |")
     return "\n".join(rows)
+
+
+def plot_speed_vs_match(configurations: list[dict], ax=None, title: str = "Speed against exact match"):
+    """Plot each benchmark configuration's speedup against its exact-match rate with standard greedy output."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    families = {"speculative": "tab:blue", "HF": "tab:orange", "cascade": "tab:green"}
+    for entry in configurations:
+        color = next((c for prefix, c in families.items() if entry["name"].startswith(prefix)), "gray")
+        ax.scatter(entry["sequence_match"], entry["speedup"], color=color, s=30)
+        ax.annotate(entry["name"], (entry["sequence_match"], entry["speedup"]), fontsize=6,
+                    textcoords="offset points", xytext=(-4, 4), ha="right")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+    ax.set_xlabel("exact match with standard greedy output (share of prompts)")
+    ax.set_ylabel("speedup over standard decoding")
+    ax.set_xlim(-0.05, 1.1)
+    ax.set_title(title)
+    return ax
