@@ -381,9 +381,9 @@ def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-su
                           "new_tokens": int(calibration.agree.shape[2]), "risk": risk},
             "lossless": {"standard decoding": 1.0, f"self-speculative L{draft_layer} K={max_draft}":
                          ratios[speculative_name]["speedup"]},
-            "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(reference),
-                       "new_tokens": new_tokens, "baseline": ratios["baseline"],
-                       "baseline_tokens_per_s": ratios["baseline_tokens_per_s"]}}
+            "frontier_timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(reference),
+                                "new_tokens": new_tokens, "baseline": ratios["baseline"],
+                                "baseline_tokens_per_s": ratios["baseline_tokens_per_s"]}}
 
 # %% ../nbs/06_cli.ipynb #1e485df8
 def print_tables(report: dict, stream=None) -> str:
