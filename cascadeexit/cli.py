@@ -40,9 +40,9 @@ __all__ = ['logger', 'PRESETS', 'train_stage', 'ltt_prompts_from', 'calibrate_st
 # %% ../nbs/06_cli.ipynb #5060aa98
 PRESETS = {
     "demo": dict(train_tokens=80_000, calibration_tokens=24_576, test_tokens=12_288, prompts=50, new_tokens=64,
-                 prompt_tokens=32, repeats=1, target_agreement=0.9, risk=0.05, ltt_prompts=64, ltt_tokens=32),
+                 prompt_tokens=32, repeats=1, target_agreement=0.9, risk=0.05, ltt_prompts=64, ltt_tokens=64),
     "paper": dict(train_tokens=240_000, calibration_tokens=65_536, test_tokens=32_768, prompts=50, new_tokens=64,
-                  prompt_tokens=32, repeats=2, target_agreement=0.9, risk=0.05, ltt_prompts=200, ltt_tokens=32),
+                  prompt_tokens=32, repeats=2, target_agreement=0.9, risk=0.05, ltt_prompts=200, ltt_tokens=64),
 }
 
 # %% ../nbs/06_cli.ipynb #82584276
@@ -107,10 +107,16 @@ def calibrate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-s
     if reuse_estimators:
         estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
         result["features"] = estimators.features
+        trained_on = estimators.extra.get("calibration_tokens", calibration_tokens)
+        if trained_on != calibration_tokens:
+            logger.info("The estimators were trained on %d calibration tokens; Learn then Test skips their documents.",
+                        trained_on)
+            calibration_tokens = trained_on
     else:
         calibration = tokenize_documents(documents.documents["calibration"], tokenizer, max_tokens=calibration_tokens)
         test = tokenize_documents(documents.documents["test"], tokenizer, max_tokens=test_tokens)
         estimators = ConfidenceEstimators.for_exit_model(exit_model, features=features)
+        estimators.extra["calibration_tokens"] = calibration_tokens  # Learn then Test must skip these documents
         train_estimators(estimators, collect_confidence_data(exit_model, calibration, features=features), seed=seed)
 
         # Calibration quality is measured on the test split, which neither the estimators nor the thresholds saw.
@@ -143,6 +149,9 @@ def evaluate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-su
     base_model, tokenizer, exit_model = _load(model, out)
     estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
     thresholds, threshold_meta = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
+    if threshold_meta.get("new_tokens") not in (None, new_tokens):
+        logger.warning("The thresholds were calibrated on generations of %d tokens and are evaluated on %d; the "
+                       "agreement guarantee covers the calibrated length only.", threshold_meta["new_tokens"], new_tokens)
     documents = load_corpus(corpus)
     test = tokenize_documents(documents.documents["test"], tokenizer, max_tokens=test_tokens)
 
@@ -310,19 +319,22 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
 
 # %% ../nbs/06_cli.ipynb #31e022df
 def _check_experiment_arguments(targets, guarantee_targets, split_repeats: int) -> None:
-    """Raise a clear error for targets outside (0, 1) or too few split repetitions."""
+    """Raise a clear error for targets outside (0, 1) or no split repetitions."""
     for target in [*targets, *guarantee_targets]:
         check_risk(target, 0.5)
     if split_repeats < 1:
-        raise ValueError(f"split_repeats={split_repeats} is invalid; pass at least 1 (the issue asks for 50 or more).")
+        raise ValueError(f"split_repeats={split_repeats} is invalid; pass at least 1 (50 or more for a useful check).")
 
 
 def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 200,
-                   timing_prompts: int = 20, new_tokens: int = 64, repeats: int = 1, threads: int | None = None,
+                   timing_prompts: int = 20, new_tokens: int | None = None, repeats: int = 1, threads: int | None = None,
                    prompt_tokens: int = 32, risk: float = 0.05, targets=FRONTIER_TARGETS,
                    guarantee_targets=(0.8, 0.9, 0.95), split_repeats: int = 200, draft_layer: int | None = None,
                    max_draft: int = 2, draft_vocab_size: int = 4096, train_tokens: int = 240_000) -> dict:
-    """Check the guarantee on repeated splits, compute the frontier and time it against the lossless decoders."""
+    """Check the guarantee on repeated splits, compute the frontier and time it against the lossless decoders.
+
+    The timed generations have `new_tokens` tokens, by default as many as the calibration rollouts.
+    """
     _check_experiment_arguments(targets, guarantee_targets, split_repeats)
     check_risk(0.5, risk)
     base_model, tokenizer, exit_model = _load(model, out)
@@ -342,8 +354,11 @@ def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-su
                                for name in ("tokens", "exit_index", "agree")))
     calibration_index = np.arange(calibration.agree.shape[1])
     test_index = calibration.agree.shape[1] + np.arange(test.agree.shape[1])
+    new_tokens = new_tokens or calibration.agree.shape[2]
 
-    experiments = [split_experiment(pooled, target, risk, split_repeats, bound=bound, seed=1)
+    # The random splits keep the real run's share of calibration prompts.
+    fraction = len(calibration_index) / (len(calibration_index) + len(test_index))
+    experiments = [split_experiment(pooled, target, risk, split_repeats, fraction, bound=bound, seed=1)
                    for target in guarantee_targets for bound in LTT_BOUNDS]
     entries = frontier(pooled, calibration_index, test_index, targets, risk)
     entries_tokens = frontier(pooled, calibration_index, test_index, targets, risk, bound="binomial-tokens")
@@ -374,7 +389,10 @@ def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-su
         if entry["candidate"] is not None:
             entry["timed_sequence_match"] = sequence_match(timing["outputs"][name], reference)
 
-    held_out = next((e for e in entries if e["target_agreement"] == meta.get("target_agreement")), None)
+    # The held-out check of the thresholds that calibrate wrote: same target, risk and bound.
+    same_bound = entries_tokens if meta.get("bound") == "binomial-tokens" else entries
+    held_out = next((e for e in same_bound if e["target_agreement"] == meta.get("target_agreement")
+                     and e["risk"] == meta.get("risk")), None)
     return {"frontier": entries, "frontier_binomial_tokens": entries_tokens,
             "guarantee": {"experiments": experiments, "test_split": held_out,
                           "calibration_prompts": int(len(calibration_index)), "test_prompts": int(len(test_index)),
@@ -480,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser("calibrate", help="train confidence estimators and choose per-exit thresholds")
     _add_common(calibrate)
     calibrate.add_argument("--target-agreement", type=float, default=0.9,
-                           help="target share of exited tokens equal to the full model's top-1 (0 to 1)")
+                           help="target expected share of all generated tokens equal to the full model's top-1 (0 to 1)")
     calibrate.add_argument("--calibration-tokens", type=int, default=32_768, help="calibration-split tokens to use")
     calibrate.add_argument("--test-tokens", type=int, default=16_384, help="test-split tokens for calibration metrics")
     calibrate.add_argument("--features", default="hidden", choices=["hidden", "hidden+softmax"],
@@ -491,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="calibration-split prompts the cascade generates from to choose thresholds")
     calibrate.add_argument("--ltt-tokens", type=int, default=32, help="tokens generated per calibration prompt")
     calibrate.add_argument("--bound", default="hoeffding-bentkus", choices=list(LTT_BOUNDS),
-                           help="p-value: per prompt (hoeffding-bentkus, valid for exchangeable prompts) or per token")
+                           help="p-value: per prompt (hoeffding-bentkus, valid for i.i.d. prompts) or per token "
+                                "(binomial-tokens, tighter, no guarantee because tokens of a generation are dependent)")
     calibrate.add_argument("--reuse-estimators", action="store_true",
                            help="keep the confidence estimators in --out and only choose new thresholds")
 
@@ -528,7 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(frontier_parser)
     frontier_parser.add_argument("--prompts", type=int, default=200, help="test-split prompts for the rollouts")
     frontier_parser.add_argument("--timing-prompts", type=int, default=20, help="test-split prompts to time on")
-    frontier_parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per timed prompt")
+    frontier_parser.add_argument("--new-tokens", type=int, default=None,
+                                 help="tokens generated per timed prompt (default: as many as the calibration rollouts)")
     frontier_parser.add_argument("--repeats", type=int, default=1, help="interleaved timing repeats")
     frontier_parser.add_argument("--risk", type=float, default=0.05, help="risk level of every frontier point (0 to 1)")
     frontier_parser.add_argument("--split-repeats", type=int, default=200, help="random calibration/test splits")
