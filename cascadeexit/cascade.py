@@ -387,7 +387,7 @@ def calibrate_thresholds(rollouts: CascadeRollouts, target_agreement: float = 0.
 def calibrate(exit_model: ExitModel, confidence, prompts, target_agreement: float = 0.9, risk: float = 0.05,
               candidates: list | None = None, max_new_tokens: int = 32, bound: str = "hoeffding-bentkus",
               batch_size: int = 64, progress: bool = True) -> dict:
-    """Generate with the cascade on calibration `prompts` and choose thresholds that meet the target with prob. 1 - risk."""
+    """Generate with the cascade on calibration `prompts`; choose thresholds whose expected agreement meets the target."""
     check_risk(target_agreement, risk)
     if bound not in LTT_BOUNDS:
         raise ValueError(f"bound={bound!r} is unknown; choose one of {LTT_BOUNDS}.")

@@ -808,7 +808,7 @@ def check_risk(target_agreement, risk) -> tuple[float, float]:
 
 def learn_then_test(disagreements, tokens, target_agreement: float = 0.9, risk: float = 0.05,
                     bound: str = "hoeffding-bentkus") -> dict:
-    """Choose the loosest candidate whose expected agreement is at least the target, by fixed-sequence testing.
+    """Test candidates from strict to loose and return the last one certified before the first that is not.
 
     `disagreements[j]` and `tokens[j]` are arrays over the calibration prompts of candidate j, candidates ordered
     from strict to loose. Returns {"chosen": index or None, "p_values": [...], "agreement": [...]}.

@@ -235,7 +235,7 @@ def frontier(rollouts: CascadeRollouts, calibration_prompts, test_prompts, targe
 def frontier_table(entries: list[dict]) -> str:
     """Format frontier entries as a Markdown table."""
     rows = ["| Target | Threshold | Token agreement | Sequence match | Routed to exits | Avg compute | "
-            "Bound 1/compute | Measured speedup |", "|---|---|---|---|---|---|---|---|"]
+            "Max speedup (1/compute) | Measured speedup |", "|---|---|---|---|---|---|---|---|"]
     for e in entries:
         level = "never exit" if e["candidate"] is None else f"{next(iter(e['thresholds'].values())):.3f}"
         routing = " / ".join(f"{v:.0%}" for k, v in e["routing"].items() if k != "full") or "—"
