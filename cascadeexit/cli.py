@@ -1,4 +1,4 @@
-"""`cascadeexit train | calibrate | generate | evaluate | bench | demo`: the whole method from a shell, offline by default.
+"""`cascadeexit train | calibrate | generate | evaluate | bench | frontier | demo`: the whole method from a shell, offline by default.
 
 Docs: https://cascadeexit.github.io/cascadeexit/cli.html.md"""
 
