@@ -261,9 +261,11 @@ def plot_frontier(entries: list[dict], lossless: dict | None = None, reference: 
                            (axes[1], "sequence_match", "sequence match with the full model")):
         ax.plot([e[key] for e in points], [e["speedup"] for e in points], "o-", color="tab:blue",
                 label="cascade, Learn-then-Test thresholds")
+        labels = {}  # targets that chose the same thresholds share one point and one label
         for e in points:
-            ax.annotate(f"{e['target_agreement']:.2f}", (e[key], e["speedup"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, 4))
+            labels.setdefault((e[key], e["speedup"]), []).append(f"{e['target_agreement']:.2f}")
+        for (x, y), targets in labels.items():
+            ax.annotate(", ".join(targets), (x, y), fontsize=7, textcoords="offset points", xytext=(3, 4))
         for (name, speedup), marker in zip(lossless.items(), "s^vD"):
             ax.plot([1.0], [speedup], marker, markersize=8, label=name)
         ax.axhline(1.0, color="gray", lw=0.8, ls="--")
