@@ -104,7 +104,7 @@ def check_draft_vocab(draft_vocab, exit_model: ExitModel) -> torch.Tensor | None
         raise ValueError(f"draft_vocab must be a non-empty 1-D list of token ids, got shape {tuple(ids.shape)} and "
                          f"dtype {ids.dtype}; build one with frequent_tokens(train_token_ids, size).")
     if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
-        raise ValueError(f"draft_vocab holds ids from {int(ids.min())} to {int(ids.max())}, outside the model's "
+        raise ValueError(f"draft_vocab contains ids from {int(ids.min())} to {int(ids.max())}, outside the model's "
                          f"vocabulary 0..{vocab_size - 1}; build it with this model's tokenizer.")
     return ids.unique().to(exit_model.device)
 
