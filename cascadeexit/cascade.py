@@ -8,6 +8,7 @@ Docs: https://cascadeexit.github.io/cascadeexit/cascade.html.md"""
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import numbers
 from dataclasses import dataclass, field
@@ -366,13 +367,13 @@ def cascade_rollouts(exit_model: ExitModel, confidence, prompts, candidates: lis
 def calibrate_thresholds(rollouts: CascadeRollouts, target_agreement: float = 0.9, risk: float = 0.05,
                          prompts=None, bound: str = "hoeffding-bentkus", warn: bool = True) -> dict:
     """Choose thresholds by Learn then Test on the rollouts of the calibration `prompts` (default: all)."""
-    tested = learn_then_test(rollouts.disagreements(prompts), rollouts.token_counts(prompts), target_agreement,
-                             risk, bound)
+    disagreements, token_counts = rollouts.disagreements(prompts), rollouts.token_counts(prompts)
+    tested = learn_then_test(disagreements, token_counts, target_agreement, risk, bound)
     chosen = tested["chosen"]
     if chosen is None and warn:
         logger.warning("No candidate reaches target agreement %.3f at risk %.3f on %d calibration prompts; the "
                        "cascade will always run the full model. Lower the target or add calibration prompts.",
-                       target_agreement, risk, rollouts.disagreements(prompts).shape[1])
+                       target_agreement, risk, disagreements.shape[1])
     if chosen is None:
         thresholds = {layer: NEVER_EXIT for layer in rollouts.exit_layers}
     else:
@@ -380,8 +381,7 @@ def calibrate_thresholds(rollouts: CascadeRollouts, target_agreement: float = 0.
     return {"thresholds": thresholds, "candidate": chosen, "target_agreement": target_agreement, "risk": risk,
             "bound": bound, "p_values": tested["p_values"],
             "calibration_agreement": tested["agreement"][chosen] if chosen is not None else 1.0,
-            "calibration_prompts": int(rollouts.disagreements(prompts).shape[1]),
-            "calibration_tokens": int(rollouts.token_counts(prompts)[0].sum())}
+            "calibration_prompts": int(disagreements.shape[1]), "calibration_tokens": int(token_counts[0].sum())}
 
 
 def calibrate(exit_model: ExitModel, confidence, prompts, target_agreement: float = 0.9, risk: float = 0.05,
@@ -443,7 +443,6 @@ def plot_split_experiment(experiments: list[dict], ax=None):
 # %% ../nbs/03_cascade.ipynb #1a683327
 def save_rollouts(rollouts: CascadeRollouts, path: str | Path) -> Path:
     """Write rollouts to `path` (.npz, no pickles) and their candidates to a JSON file beside it."""
-    import json
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path.with_suffix(".npz"), tokens=rollouts.tokens, exit_index=rollouts.exit_index,
@@ -456,7 +455,6 @@ def save_rollouts(rollouts: CascadeRollouts, path: str | Path) -> Path:
 
 def load_rollouts(path: str | Path) -> CascadeRollouts:
     """Read rollouts written by `save_rollouts`."""
-    import json
     path = Path(path)
     for file in (path.with_suffix(".npz"), path.with_suffix(".json")):
         if not file.is_file():

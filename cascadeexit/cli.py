@@ -242,6 +242,14 @@ def _ratio(ratios: dict, name: str) -> dict:
     return {key: entry[key] for key in keys if key in entry}
 
 # %% ../nbs/06_cli.ipynb #120e7bae
+def _draft_vocab(documents, tokenizer, size: int, train_tokens: int):
+    """Return the `size` most frequent training-split tokens as a draft vocabulary, or None for the full one."""
+    if not size:
+        return None
+    train = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
+    return frequent_tokens(train, size)
+
+
 def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold: float, draft_vocab=None) -> dict:
     """Return name -> SpeculativeDecoder for every exit, with a fixed and a dynamic draft length."""
     configs = {}
@@ -268,10 +276,7 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     documents = load_corpus(corpus)
     texts = [text for _, text in documents.documents["test"]]
     prompt_ids = make_prompts(tokenizer, texts, n=prompts, prompt_tokens=prompt_tokens)
-    draft_vocab = None
-    if draft_vocab_size:
-        train = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
-        draft_vocab = frequent_tokens(train, draft_vocab_size)
+    draft_vocab = _draft_vocab(documents, tokenizer, draft_vocab_size, train_tokens)
     outputs = {}
 
     def recorded(name, run):
@@ -365,10 +370,7 @@ def frontier_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-su
 
     # Time the cascade at every distinct threshold set, interleaved with the lossless decoders.
     draft_layer = draft_layer or max(exit_model.exit_layers)
-    draft_vocab = None
-    if draft_vocab_size:
-        train = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
-        draft_vocab = frequent_tokens(train, draft_vocab_size)
+    draft_vocab = _draft_vocab(documents, tokenizer, draft_vocab_size, train_tokens)
     speculative = SpeculativeDecoder(exit_model, draft_layer, max_draft, draft_vocab=draft_vocab)
     speculative_name = f"speculative L{draft_layer} K={max_draft}"
     decoders = {"generate": lambda p: hf_greedy(base_model, p, new_tokens),
