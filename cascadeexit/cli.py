@@ -29,7 +29,8 @@ from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokeni
 from .quality import (FRONTIER_TARGETS, configs_table, divergences, exits_table, frontier, frontier_table,
                                   load_report, make_prompts, routing_summary, save_report, sequence_match, speedups,
                                   time_decoders, token_agreement)
-from .speculative import SpeculativeDecoder, frequent_tokens, measure_step_costs, speculative_table
+from .speculative import (SpeculativeDecoder, default_linear_kernels, frequent_tokens, measure_step_costs,
+                                      pack_linear_weights, speculative_table)
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +239,8 @@ def _assemble_report(exit_model, quality, routing, ratios, timing, threshold_met
 def _ratio(ratios: dict, name: str) -> dict:
     """Return the speed fields of one decoder from `speedups` output."""
     entry = ratios[name]
-    keys = ("speedup", "speedup_min", "speedup_max", "speedup_prompt_q25", "speedup_prompt_q75", "tokens_per_s")
+    keys = ("speedup", "speedup_min", "speedup_max", "speedup_prompt_q25", "speedup_prompt_q75", "tokens_per_s",
+            "prompts")
     return {key: entry[key] for key in keys if key in entry}
 
 # %% ../nbs/06_cli.ipynb #120e7bae
@@ -265,12 +267,16 @@ def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold:
 def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 50,
                 new_tokens: int = 128, repeats: int = 3, threads: int | None = None, prompt_tokens: int = 32,
                 max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10,
-                draft_vocab_size: int = 0, train_tokens: int = 240_000, hf_early_exits=None) -> dict:
+                draft_vocab_size: int = 0, train_tokens: int = 240_000, hf_early_exits=None,
+                hf_early_exit_prompts: int | None = None, packed_weights: bool = True) -> dict:
     """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved.
 
-    `hf_early_exits` lists the layers for transformers' early-exit assisted decoding (default: every exit).
+    `hf_early_exits` lists the layers for transformers' early-exit assisted decoding (default: every exit), timed on
+    the first `hf_early_exit_prompts` prompts (default: all). With `packed_weights` every decoder, the baselines
+    included, uses oneDNN's prepacked CPU weights, and the default kernels are timed as one more plain decoder.
     """
     base_model, tokenizer, exit_model = _load(model, out)
+    packed = pack_linear_weights(exit_model) if packed_weights else 0
     estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
     thresholds, _ = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
     documents = load_corpus(corpus)
@@ -289,30 +295,41 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     def hf(**kwargs):
         return lambda p: hf_greedy(base_model, p, new_tokens, **kwargs)
 
+    def default_kernels_loop(prompt):
+        with default_linear_kernels(exit_model):
+            return greedy_loop(base_model, prompt, new_tokens)
+
     decoders = {"generate": lambda p: hf_greedy(base_model, p, new_tokens),
-                "greedy_loop": lambda p: greedy_loop(base_model, p, new_tokens),
-                f"HF prompt lookup ({prompt_lookup_tokens})": hf(prompt_lookup_num_tokens=prompt_lookup_tokens)}
+                "greedy_loop": lambda p: greedy_loop(base_model, p, new_tokens)}
+    if packed:
+        decoders["greedy_loop, default kernels"] = default_kernels_loop
+    decoders[f"HF prompt lookup ({prompt_lookup_tokens})"] = hf(prompt_lookup_num_tokens=prompt_lookup_tokens)
+    prompt_limits = {}
     for layer in exit_model.exit_layers if hf_early_exits is None else hf_early_exits:
         decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=int(layer))
+        if hf_early_exit_prompts:
+            prompt_limits[f"HF early-exit assisted L{layer}"] = min(hf_early_exit_prompts, len(prompt_ids))
     for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold, draft_vocab).items():
         decoders[name] = recorded(name, lambda p, d=decoder: d.generate(p, new_tokens))
     cascade = CascadeDecoder(exit_model, estimators, thresholds)
     decoders["cascade"] = recorded("cascade", lambda p: cascade.generate(p, new_tokens))
 
-    timing = time_decoders(decoders, prompt_ids, repeats=repeats, threads=threads)
+    timing = time_decoders(decoders, prompt_ids, repeats=repeats, threads=threads, prompt_limits=prompt_limits)
     ratios = speedups(timing)
     reference = timing["outputs"]["generate"]
     prompt_lengths = [p.shape[1] for p in prompt_ids]
     configurations = []
     for name in decoders:
+        sequences = timing["outputs"][name]  # a limited decoder ran on the first prompts only
         entry = {"name": name, **_ratio(ratios, name),
-                 "sequence_match": sequence_match(timing["outputs"][name], reference)}
+                 "sequence_match": sequence_match(sequences, reference[:len(sequences)])}
         runs = [outputs[name, id(p)] for p in prompt_ids if (name, id(p)) in outputs]
         if runs and hasattr(runs[0], "acceptance_rate"):
             entry["acceptance_rate"] = sum(r.accepted for r in runs) / max(1, sum(r.drafted for r in runs))
             entry["mean_accepted_per_round"] = sum(r.accepted for r in runs) / max(1, sum(r.rounds for r in runs))
         if name != "cascade":  # every other decoder is lossless: a mismatch must be a near-tie of the full model
-            entry["divergences"] = divergences(base_model, timing["outputs"][name], reference, prompt_lengths)
+            entry["divergences"] = divergences(base_model, sequences, reference[:len(sequences)],
+                                               prompt_lengths[:len(sequences)])
         configurations.append(entry)
 
     step_costs = measure_step_costs(exit_model, max_positions=9, context=64, repeats=10)
@@ -320,7 +337,8 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
             "baseline_tokens_per_s": ratios["baseline_tokens_per_s"], "step_costs": step_costs.to_dict(),
             "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(prompt_ids),
                        "new_tokens": new_tokens, "max_draft": max_draft, "stop_threshold": stop_threshold,
-                       "draft_vocab": draft_vocab_size or "full", "batch_size": 1, "decoding": "greedy"}}
+                       "draft_vocab": draft_vocab_size or "full", "batch_size": 1, "decoding": "greedy",
+                       "packed_weights": bool(packed), "hf_early_exit_prompts": hf_early_exit_prompts}}
 
 # %% ../nbs/06_cli.ipynb #31e022df
 def _check_experiment_arguments(targets, guarantee_targets, split_repeats: int) -> None:
@@ -525,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--draft-layer", type=int, default=None,
                           help="exit layer that drafts in speculative mode (default: the deepest exit)")
     generate.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round (speculative)")
+    generate.add_argument("--packed-weights", action=argparse.BooleanOptionalAction, default=True,
+                          help="use oneDNN's prepacked weights on CPU, faster at batch size 1 (default: on)")
 
     evaluate = commands.add_parser("evaluate", help="measure quality, routing and speed on the test split")
     _add_common(evaluate)
@@ -539,8 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
     bench.add_argument("--hf-early-exit", type=int, nargs="+", default=None,
                        help="layers for transformers' early-exit assisted decoding (default: every exit; it is slow)")
+    bench.add_argument("--hf-early-exit-prompts", type=int, default=None,
+                       help="time transformers' early-exit assisted decoding on the first N prompts only (default: all)")
     bench.add_argument("--draft-vocab", type=int, default=0,
                        help="draft from the N most frequent training-split tokens only (0: the full vocabulary)")
+    bench.add_argument("--packed-weights", action=argparse.BooleanOptionalAction, default=True,
+                       help="use oneDNN's prepacked CPU weights in every decoder, baselines included (default: on)")
     bench.add_argument("--results", default=None,
                        help="also merge the benchmark into this report JSON, under 'benchmark' and 'speculative'")
 
@@ -571,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate_command(args) -> None:
     """Print a cascade (or full-model) generation and where each token left."""
     base_model, tokenizer, exit_model = _load(args.model, args.out)
+    if args.packed_weights:
+        pack_linear_weights(exit_model)
     input_ids = tokenizer(args.prompt, return_tensors="pt").input_ids
     if input_ids.shape[1] == 0:
         raise ValueError("The prompt is empty; pass some text.")
@@ -624,7 +650,8 @@ def main(argv=None) -> int:
     elif args.command == "bench":
         result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
                              max_draft=args.max_draft, stop_threshold=args.stop_threshold,
-                             draft_vocab_size=args.draft_vocab, hf_early_exits=args.hf_early_exit)
+                             draft_vocab_size=args.draft_vocab, hf_early_exits=args.hf_early_exit,
+                             hf_early_exit_prompts=args.hf_early_exit_prompts, packed_weights=args.packed_weights)
         save_report(result, out / "benchmark.json")
         if args.results:
             report = load_report(args.results) if Path(args.results).is_file() else {}

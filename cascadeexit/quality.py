@@ -43,36 +43,46 @@ def make_prompts(tokenizer, texts, n: int = 50, prompt_tokens: int = 32) -> list
 
 # %% ../nbs/05_quality.ipynb #671de789
 def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int = 1, threads: int | None = None,
-                  progress: bool = True) -> dict:
-    """Time each decoder (name -> callable(prompt) -> sequence) on every prompt, interleaved and repeated."""
+                  progress: bool = True, prompt_limits: dict | None = None) -> dict:
+    """Time each decoder (name -> callable(prompt) -> sequence) on every prompt, interleaved and repeated.
+
+    `prompt_limits` maps a decoder's name to a number n of prompts: that decoder runs on the first n only.
+    """
     if not decoders or not prompts:
         raise ValueError("time_decoders needs at least one decoder and one prompt.")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    names = list(decoders)
+    limits = {name: len(prompts) for name in names}
+    for name, limit in (prompt_limits or {}).items():
+        if name not in decoders:
+            raise ValueError(f"prompt_limits names {name!r}, which is not a decoder; the decoders are {names}.")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(prompts):
+            raise ValueError(f"prompt_limits[{name!r}]={limit!r} is invalid. Pass a number of prompts from 1 to "
+                             f"{len(prompts)}.")
+        limits[name] = limit
     if threads is not None:
         torch.set_num_threads(threads)
-    names = list(decoders)
 
     for _ in range(warmup):
         for name in names:
             decoders[name](prompts[0])
 
-    seconds = {name: [0.0] * repeats for name in names}
-    tokens = {name: [0] * repeats for name in names}
-    prompt_seconds = {name: [0.0] * len(prompts) for name in names}
-    outputs = {name: [None] * len(prompts) for name in names}
-    bar = tqdm(total=repeats * len(prompts) * len(names), desc="timing decoders", disable=not progress)
+    seconds = {name: [[0.0] * limits[name] for _ in range(repeats)] for name in names}
+    tokens = {name: [[0] * limits[name] for _ in range(repeats)] for name in names}
+    outputs = {name: [None] * limits[name] for name in names}
+    bar = tqdm(total=repeats * sum(limits.values()), desc="timing decoders", disable=not progress)
     for repeat in range(repeats):
         for index, prompt in enumerate(prompts):
             # Rotate the order so that no decoder always runs first (with a cold cache) or last.
             shift = (repeat * len(prompts) + index) % len(names)
             for name in names[shift:] + names[:shift]:
+                if index >= limits[name]:
+                    continue
                 start = time.perf_counter()
                 sequence = decoders[name](prompt)
-                elapsed = time.perf_counter() - start
-                seconds[name][repeat] += elapsed
-                prompt_seconds[name][index] += elapsed
-                tokens[name][repeat] += sequence.shape[-1] - prompt.shape[-1]
+                seconds[name][repeat][index] = time.perf_counter() - start
+                tokens[name][repeat][index] = sequence.shape[-1] - prompt.shape[-1]
                 if repeat == 0:
                     outputs[name][index] = sequence
                 bar.update()
@@ -81,10 +91,12 @@ def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int =
     result = {"threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "prompts": len(prompts),
               "decoders": {}}
     for name in names:
-        rates = [t / s for t, s in zip(tokens[name], seconds[name])]
+        repeat_seconds, repeat_tokens = [sum(s) for s in seconds[name]], [sum(t) for t in tokens[name]]
+        rates = [t / s for t, s in zip(repeat_tokens, repeat_seconds)]
         result["decoders"][name] = {"tokens_per_s": statistics.median(rates), "tokens_per_s_all": rates,
-                                    "seconds": seconds[name], "tokens": tokens[name],
-                                    "prompt_seconds": prompt_seconds[name]}
+                                    "seconds": repeat_seconds, "tokens": repeat_tokens, "prompts": limits[name],
+                                    "prompt_seconds": [sum(column) for column in zip(*seconds[name])],
+                                    "repeat_prompt_seconds": seconds[name], "repeat_prompt_tokens": tokens[name]}
     result["outputs"] = outputs
     return result
 
@@ -92,19 +104,31 @@ def time_decoders(decoders: dict, prompts: list, repeats: int = 3, warmup: int =
 BASELINES = ("generate", "greedy_loop")
 
 
+def _rates_on_first(entry: dict, n: int) -> list[float]:
+    """Return a decoder's tokens per second in each repeat, counting only its first `n` prompts."""
+    return [sum(t[:n]) / sum(s[:n]) for t, s in zip(entry["repeat_prompt_tokens"], entry["repeat_prompt_seconds"])]
+
+
 def speedups(timing: dict, baselines=BASELINES) -> dict:
-    """Return each decoder's speedup over the faster baseline: median, min, max over repeats."""
+    """Return each decoder's speedup over the faster baseline: median, min, max over repeats.
+
+    A decoder timed on the first n prompts only is compared with the baseline on the same n prompts.
+    """
     decoders = timing["decoders"]
+    limited = [name for name in baselines if decoders[name].get("prompts", timing["prompts"]) < timing["prompts"]]
+    if limited:
+        raise ValueError(f"Baselines {limited} ran on fewer prompts than the others; time baselines on every prompt.")
     baseline_name = max(baselines, key=lambda name: decoders[name]["tokens_per_s"])
-    baseline_rates = decoders[baseline_name]["tokens_per_s_all"]
-    result = {"baseline": baseline_name, "baseline_tokens_per_s": decoders[baseline_name]["tokens_per_s"]}
-    baseline_seconds = decoders[baseline_name].get("prompt_seconds")
+    baseline = decoders[baseline_name]
+    result = {"baseline": baseline_name, "baseline_tokens_per_s": baseline["tokens_per_s"]}
     for name, entry in decoders.items():
+        n = entry.get("prompts", timing["prompts"])
+        baseline_rates = _rates_on_first(baseline, n) if "repeat_prompt_seconds" in baseline else baseline["tokens_per_s_all"]
         ratios = [rate / base for rate, base in zip(entry["tokens_per_s_all"], baseline_rates)]
         result[name] = {"speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
-                        "tokens_per_s": entry["tokens_per_s"]}
-        if baseline_seconds and entry.get("prompt_seconds"):
-            per_prompt = [base / own for base, own in zip(baseline_seconds, entry["prompt_seconds"])]
+                        "tokens_per_s": entry["tokens_per_s"], "prompts": n}
+        if baseline.get("prompt_seconds") and entry.get("prompt_seconds"):
+            per_prompt = [base / own for base, own in zip(baseline["prompt_seconds"], entry["prompt_seconds"])]
             result[name]["speedup_prompt_q25"], result[name]["speedup_prompt_q75"] = (
                 float(q) for q in np.quantile(per_prompt, [0.25, 0.75]))
     return result

@@ -7,6 +7,7 @@ Docs: https://cascadeexit.github.io/cascadeexit/speculative.html.md"""
 # %% ../nbs/04_speculative.ipynb #d762257a
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'DEFAULT_STOP_THRESHOLDS', 'check_sampling', 'logits_warpers', 'sampling_probs', 'accept_or_resample',
            'frequent_tokens', 'check_draft_vocab', 'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate',
-           'tokens_per_round', 'expected_speedup', 'StepCosts', 'measure_step_costs', 'simulate_rounds',
+           'tokens_per_round', 'expected_speedup', 'StepCosts', 'measure_step_costs', 'packed_linear_available',
+           'pack_linear_weights', 'unpack_linear_weights', 'default_linear_kernels', 'simulate_rounds',
            'simulated_speedup', 'choose_config', 'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model',
            'speculative_table', 'plot_speed_vs_match']
 
@@ -504,6 +506,64 @@ def measure_step_costs(exit_model: ExitModel, exit_layer: int | None = None, max
                                              repeats, device)
     return StepCosts(num_layers=num_layers, layer=layer, head=head, adapter=adapter, confidence=confidence_seconds,
                      confidence_needs_logits=needs_logits, context=context, threads=torch.get_num_threads())
+
+# %% ../nbs/04_speculative.ipynb #44678a4a
+def packed_linear_available() -> bool:
+    """Return whether this PyTorch build has oneDNN's prepacked linear kernel for CPU."""
+    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+
+
+def _packed_linear_forward(self, input: torch.Tensor) -> torch.Tensor:
+    """`nn.Linear.forward` that uses the prepacked weight for CPU float32 inference and `F.linear` otherwise."""
+    packed = self._packed_weight
+    if (packed is None or not self._packed_enabled or torch.is_grad_enabled() or input.device.type != "cpu"
+            or input.dtype != torch.float32 or self.weight.dtype != torch.float32):
+        return torch.nn.functional.linear(input, self.weight, self.bias)
+    return torch.ops.mkldnn._linear_pointwise(input, packed, self.bias, "none", [None], "")
+
+
+@torch.no_grad()
+def pack_linear_weights(model: torch.nn.Module) -> int:
+    """Prepack the weight of every CPU float32 `nn.Linear` in `model` for oneDNN; return how many were packed."""
+    if not packed_linear_available():
+        logger.warning("This PyTorch build has no oneDNN prepacked linear kernel; decoding uses the default kernels.")
+        return 0
+
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    packable = [m for m in linears if m.weight.device.type == "cpu" and m.weight.dtype == torch.float32]
+    if len(packable) < len(linears):
+        logger.warning("Packed %d of %d linear layers: only float32 weights on CPU can be prepacked.",
+                       len(packable), len(linears))
+
+    for linear in packable:
+        linear._packed_weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), 1)
+        linear._packed_enabled = True
+        linear.forward = _packed_linear_forward.__get__(linear)
+    return len(packable)
+
+
+def unpack_linear_weights(model: torch.nn.Module) -> int:
+    """Remove the prepacked weights from `model` and restore `nn.Linear.forward`; return how many were removed."""
+    removed = 0
+    for linear in model.modules():
+        if isinstance(linear, torch.nn.Linear) and "_packed_weight" in linear.__dict__:
+            del linear._packed_weight, linear._packed_enabled, linear.forward
+            removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def default_linear_kernels(model: torch.nn.Module):
+    """Run the block with PyTorch's default linear kernels in a model whose weights are prepacked."""
+    linears = [m for m in model.modules() if "_packed_enabled" in m.__dict__]
+    for linear in linears:
+        linear._packed_enabled = False
+    try:
+        yield model
+    finally:
+        for linear in linears:
+            linear._packed_enabled = True
 
 # %% ../nbs/04_speculative.ipynb #1098279b
 def _run_lengths(flags: np.ndarray) -> np.ndarray:
