@@ -320,7 +320,7 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
     prompt_lengths = [p.shape[1] for p in prompt_ids]
     configurations = []
     for name in decoders:
-        sequences = timing["outputs"][name]  # a limited decoder ran on the first prompts only
+        sequences = timing["outputs"][name]  # A decoder with a prompt limit ran on the first prompts only.
         entry = {"name": name, **_ratio(ratios, name),
                  "sequence_match": sequence_match(sequences, reference[:len(sequences)])}
         runs = [outputs[name, id(p)] for p in prompt_ids if (name, id(p)) in outputs]

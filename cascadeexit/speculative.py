@@ -515,7 +515,7 @@ def packed_linear_available() -> bool:
 
 
 def _packed_linear_forward(self, input: torch.Tensor) -> torch.Tensor:
-    """`nn.Linear.forward` that uses the prepacked weight for CPU float32 inference and `F.linear` otherwise."""
+    """Apply the linear layer with its prepacked weight in CPU float32 inference, and with `F.linear` otherwise."""
     packed = self._packed_weight
     if (packed is None or not self._packed_enabled or torch.is_grad_enabled() or input.device.type != "cpu"
             or input.dtype != torch.float32 or self.weight.dtype != torch.float32):
@@ -527,7 +527,7 @@ def _packed_linear_forward(self, input: torch.Tensor) -> torch.Tensor:
 def pack_linear_weights(model: torch.nn.Module) -> int:
     """Prepack the weight of every CPU float32 `nn.Linear` in `model` for oneDNN; return how many were packed."""
     if not packed_linear_available():
-        logger.warning("This PyTorch build has no oneDNN prepacked linear kernel; decoding uses the default kernels.")
+        logger.warning("This PyTorch build has no oneDNN prepacked linear kernel, so decoding uses the default kernels.")
         return 0
 
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
@@ -536,6 +536,7 @@ def pack_linear_weights(model: torch.nn.Module) -> int:
         logger.warning("Packed %d of %d linear layers: only float32 weights on CPU can be prepacked.",
                        len(packable), len(linears))
 
+    # NOTE: the packed copy does not follow later changes to `weight`: unpack and pack again after training.
     for linear in packable:
         linear._packed_weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), 1)
         linear._packed_enabled = True
