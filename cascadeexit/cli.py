@@ -599,11 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate_command(args) -> None:
     """Print a cascade (or full-model) generation and where each token left."""
     base_model, tokenizer, exit_model = _load(args.model, args.out)
-    if args.packed_weights:
-        pack_linear_weights(exit_model)
     input_ids = tokenizer(args.prompt, return_tensors="pt").input_ids
     if input_ids.shape[1] == 0:
         raise ValueError("The prompt is empty; pass some text.")
+    if args.packed_weights:
+        pack_linear_weights(exit_model)
     if args.mode == "speculative":
         draft_layer = args.draft_layer or max(exit_model.exit_layers)
         estimators = None
