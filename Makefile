@@ -27,15 +27,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cascadeexit demo --out $(OUT) --threads $(THREADS)
 
-# The paper run: the pipeline, then the guarantee check and frontier, then the speculative benchmark (the HF
-# early-exit peer decodes at about 2 tokens/s here, so it runs at the deepest exit on the first 10 prompts only).
+# The paper run: the pipeline, then the guarantee check and frontier, then the speculative configuration chosen on
+# the calibration split and the speculative benchmark with it (the HF early-exit peer decodes at about 2 tokens/s
+# here, so it runs at the deepest exit on the first 10 prompts only).
 BENCH_PROMPTS ?= 50
 paper: $(STAMP)
 	$(BIN)/cascadeexit demo --out runs/paper --preset paper --threads $(THREADS) --results results/smollm2-135m.json
 	$(BIN)/cascadeexit frontier --out runs/paper --threads $(THREADS) --results results/smollm2-135m.json
+	$(BIN)/cascadeexit tune --out runs/paper --threads $(THREADS) --results results/smollm2-135m.json
 	$(BIN)/cascadeexit bench --out runs/paper --threads $(THREADS) --results results/smollm2-135m.json \
-		--prompts $(BENCH_PROMPTS) --repeats 1 --max-draft 3 --stop-threshold 0.7 --draft-vocab 4096 \
-		--hf-early-exit 22 --hf-early-exit-prompts 10
+		--prompts $(BENCH_PROMPTS) --repeats 1 --draft-vocab 4096 --hf-early-exit 22 --hf-early-exit-prompts 10
 
 test: $(STAMP)
 	BIN=$(BIN) scripts/test_notebooks.sh

@@ -25,18 +25,20 @@ from .cascade import (CascadeDecoder, CascadeRollouts, calibrate, cascade_rollou
 from .confidence import (LTT_BOUNDS, ConfidenceEstimators, calibration_report, check_risk,
                                      collect_confidence_data, estimate_confidence, load_thresholds,
                                      reliability_bins, save_thresholds, train_estimators)
-from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokenize_documents
+from .distill import DistillConfig, distill, evaluate_exits, load_corpus, tokenize_documents, warm_start
 from .quality import (FRONTIER_TARGETS, configs_table, divergences, exits_table, frontier, frontier_table,
                                   load_report, make_prompts, routing_summary, save_report, sequence_match, speedups,
                                   time_decoders, token_agreement)
-from .speculative import (SpeculativeDecoder, default_linear_kernels, frequent_tokens, measure_step_costs,
-                                      pack_linear_weights, speculative_table)
+from .speculative import (SpeculativeDecoder, choose_config, default_linear_kernels, frequent_tokens,
+                                      measure_step_costs, pack_linear_weights, speculative_table)
+from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'PRESETS', 'train_stage', 'ltt_prompts_from', 'calibrate_stage', 'evaluate_stage', 'bench_stage',
-           'frontier_stage', 'print_tables', 'run_demo', 'build_parser', 'main']
+__all__ = ['logger', 'PRESETS', 'SPECULATIVE_CONFIG', 'train_stage', 'ltt_prompts_from', 'calibrate_stage', 'evaluate_stage',
+           'bench_stage', 'acceptance_labels', 'tune_stage', 'load_speculative_config', 'frontier_stage',
+           'print_tables', 'run_demo', 'build_parser', 'main']
 
 # %% ../nbs/06_cli.ipynb #5060aa98
 PRESETS = {
@@ -57,20 +59,31 @@ def _load(model: str, adapters: str | Path | None = None):
 def train_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", exits=None,
                 bottleneck: int = 128, train_tokens: int = 100_000, lr: float = 1e-2, batch_size: int = 4,
                 seq_len: int = 256, temperature: float = 1.0, ce_weight: float = 0.0, grad_accum: int = 1,
-                mixed_precision: str = "no", seed: int = 0) -> dict:
-    """Distil exit adapters for `model` on the training split of `corpus` into `out` (resuming if possible)."""
+                mixed_precision: str = "no", seed: int = 0, tv_weight: float = 0.0, init_from: str | Path | None = None,
+                skip_tokens: int = 0) -> dict:
+    """Distil exit adapters for `model` on the training split of `corpus` into `out` (resuming if possible).
+
+    `init_from` warm-starts the adapters from another run's directory; `skip_tokens` starts the training text after
+    the first `skip_tokens` tokens of the split, for example after the ones that run already used.
+    """
+    if skip_tokens < 0:
+        raise ValueError(f"skip_tokens={skip_tokens} is invalid; pass 0 or more.")
     base_model, tokenizer = load_base_model(model)
     exit_model = ExitModel(base_model, exits or default_exit_layers(base_model.config.num_hidden_layers),
                            bottleneck, base_model_name=model)
+    if init_from is not None:
+        warm_start(exit_model, init_from)
     documents = load_corpus(corpus)
-    tokens = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=train_tokens)
+    tokens = tokenize_documents(documents.documents["train"], tokenizer, max_tokens=skip_tokens + train_tokens)
+    tokens = tokens[skip_tokens:]
     config = DistillConfig(lr=lr, batch_size=batch_size, seq_len=seq_len, max_tokens=train_tokens,
-                           temperature=temperature, ce_weight=ce_weight, grad_accum=grad_accum,
+                           temperature=temperature, ce_weight=ce_weight, tv_weight=tv_weight, grad_accum=grad_accum,
                            mixed_precision=mixed_precision, seed=seed)
     logger.info("Training exits %s on %d tokens of %s", exit_model.exit_layers, len(tokens), corpus)
     summary = distill(exit_model, tokens, config, out, resume=True)
     return {"train_tokens": len(tokens), "config": asdict(config), "summary": summary,
-            "param_overhead": exit_model.param_overhead()}
+            "param_overhead": exit_model.param_overhead(), "init_from": None if init_from is None else str(init_from),
+            "skip_tokens": skip_tokens}
 
 # %% ../nbs/06_cli.ipynb #52ea7dfd
 def _documents_used(docs, tokenizer, max_tokens: int) -> int:
@@ -99,8 +112,14 @@ def calibrate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-s
                     features: str = "hidden", seed: int = 0, risk: float = 0.05, ltt_prompts: int = 100,
                     ltt_tokens: int = 32, prompt_tokens: int = 32, bound: str = "hoeffding-bentkus",
                     reuse_estimators: bool = False) -> dict:
-    """Train confidence estimators, then choose thresholds by Learn then Test on the cascade's own generations."""
+    """Train confidence estimators, then choose thresholds by Learn then Test on the cascade's own generations.
+
+    With `ltt_prompts=0` it trains the estimators only, for example for adapters that only draft.
+    """
     check_risk(target_agreement, risk)
+    if ltt_prompts < 0 or (ltt_prompts == 0 and reuse_estimators):
+        raise ValueError(f"ltt_prompts={ltt_prompts} is invalid with reuse_estimators={reuse_estimators}; pass a "
+                         "positive number of prompts, or 0 (without --reuse-estimators) to train the estimators only.")
     base_model, tokenizer, exit_model = _load(model, out)
     documents = load_corpus(corpus)
     result = {"target_agreement": target_agreement, "risk": risk, "features": features}
@@ -128,6 +147,9 @@ def calibrate_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-s
         result["reliability"] = {str(layer): reliability_bins(test_probs[layer], test_labels[layer])
                                  for layer in test_probs}
         estimators.save_pretrained(out)
+    if ltt_prompts == 0:
+        logger.info("Trained the estimators only (no Learn then Test prompts); saved them to %s", out)
+        return result
 
     # Thresholds: Learn then Test on the cascade's own generations from calibration documents the estimators never saw.
     prompts = ltt_prompts_from(documents, tokenizer, calibration_tokens, ltt_prompts, prompt_tokens)
@@ -252,11 +274,11 @@ def _draft_vocab(documents, tokenizer, size: int, train_tokens: int):
     return frequent_tokens(train, size)
 
 
-def _speculative_configs(exit_model, estimators, max_draft: int, stop_threshold: float, draft_vocab=None) -> dict:
-    """Return name -> SpeculativeDecoder for every exit, with a fixed and a dynamic draft length."""
+def _speculative_configs(drafts: dict, max_draft: int, stop_threshold: float, draft_vocab=None) -> dict:
+    """Return name -> SpeculativeDecoder for every exit in `drafts` (layer -> (exit model, estimators))."""
     configs = {}
     suffix = "" if draft_vocab is None else f", draft vocab {len(draft_vocab)}"
-    for layer in exit_model.exit_layers:
+    for layer, (exit_model, estimators) in drafts.items():
         configs[f"speculative L{layer} K={max_draft}{suffix}"] = SpeculativeDecoder(
             exit_model, layer, max_draft, draft_vocab=draft_vocab)
         configs[f"speculative L{layer} dynamic K<={max_draft}{suffix}"] = SpeculativeDecoder(
@@ -268,16 +290,31 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
                 new_tokens: int = 128, repeats: int = 3, threads: int | None = None, prompt_tokens: int = 32,
                 max_draft: int = 4, stop_threshold: float = 0.5, prompt_lookup_tokens: int = 10,
                 draft_vocab_size: int = 0, train_tokens: int = 240_000, hf_early_exits=None,
-                hf_early_exit_prompts: int | None = None, packed_weights: bool = True) -> dict:
+                hf_early_exit_prompts: int | None = None, packed_weights: bool = True,
+                draft_adapters: str | Path | None = None, hybrid_layer: int | None = None, lookup_ngram: int = 2) -> dict:
     """Time standard, prompt-lookup, early-exit assisted, speculative and cascade decoding, interleaved.
 
     `hf_early_exits` lists the layers for transformers' early-exit assisted decoding (default: every exit), timed on
     the first `hf_early_exit_prompts` prompts (default: all). With `packed_weights` every decoder, the baselines
     included, uses oneDNN's prepacked CPU weights, and the default kernels are timed as one more plain decoder.
+    `draft_adapters` is a directory of adapters and estimators trained for drafting (for example with
+    `--tv-weight`); speculative decoding drafts with them at their exits and with `out`'s adapters elsewhere.
+    Two more lossless decoders draft from the context (`prompt_lookup_tokens` tokens after a match of the last
+    `lookup_ngram` tokens): one with no exit drafts, and one that falls back to exit `hybrid_layer` (default: the
+    shallowest) with the dynamic draft length.
     """
     base_model, tokenizer, exit_model = _load(model, out)
     packed = pack_linear_weights(exit_model) if packed_weights else 0
     estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
+    drafts = {layer: (exit_model, estimators) for layer in exit_model.exit_layers}
+    draft_sources = {str(layer): str(out) for layer in exit_model.exit_layers}
+    if draft_adapters is not None:
+        draft_model = ExitModel.from_pretrained(draft_adapters, base_model)
+        if packed:
+            pack_linear_weights(draft_model.adapters)  # the base model's layers are packed already
+        draft_estimators = ConfidenceEstimators.from_pretrained(draft_adapters, exit_model=draft_model)
+        for layer in draft_model.exit_layers:
+            drafts[layer], draft_sources[str(layer)] = (draft_model, draft_estimators), str(draft_adapters)
     thresholds, _ = load_thresholds(out / "thresholds.json", exit_model.exit_layers)
     documents = load_corpus(corpus)
     texts = [text for _, text in documents.documents["test"]]
@@ -309,7 +346,16 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
         decoders[f"HF early-exit assisted L{layer}"] = hf(assistant_early_exit=int(layer))
         if hf_early_exit_prompts:
             prompt_limits[f"HF early-exit assisted L{layer}"] = min(hf_early_exit_prompts, len(prompt_ids))
-    for name, decoder in _speculative_configs(exit_model, estimators, max_draft, stop_threshold, draft_vocab).items():
+    configs = _speculative_configs(drafts, max_draft, stop_threshold, draft_vocab)
+    hybrid_layer = min(exit_model.exit_layers) if hybrid_layer is None else hybrid_layer
+    hybrid_model, hybrid_estimators = drafts[hybrid_layer]
+    lookup = dict(prompt_lookup=prompt_lookup_tokens, lookup_ngram=lookup_ngram)
+    configs[f"speculative prompt lookup ({prompt_lookup_tokens}), no exit drafts"] = SpeculativeDecoder(
+        hybrid_model, hybrid_layer, 0, **lookup)
+    configs[f"speculative L{hybrid_layer} dynamic K<={max_draft} + prompt lookup ({prompt_lookup_tokens})"] = \
+        SpeculativeDecoder(hybrid_model, hybrid_layer, max_draft, hybrid_estimators, stop_threshold,
+                           draft_vocab=draft_vocab, **lookup)
+    for name, decoder in configs.items():
         decoders[name] = recorded(name, lambda p, d=decoder: d.generate(p, new_tokens))
     cascade = CascadeDecoder(exit_model, estimators, thresholds)
     decoders["cascade"] = recorded("cascade", lambda p: cascade.generate(p, new_tokens))
@@ -327,6 +373,9 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
         if runs and hasattr(runs[0], "acceptance_rate"):
             entry["acceptance_rate"] = sum(r.accepted for r in runs) / max(1, sum(r.drafted for r in runs))
             entry["mean_accepted_per_round"] = sum(r.accepted for r in runs) / max(1, sum(r.rounds for r in runs))
+            if any(r.lookup_rounds for r in runs):  # the share of rounds, and of accepted drafts, from the context
+                entry["context_rounds"] = sum(r.lookup_rounds for r in runs) / max(1, sum(r.rounds for r in runs))
+                entry["context_accepted"] = sum(r.lookup_accepted for r in runs) / max(1, sum(r.accepted for r in runs))
         if name != "cascade":  # every other decoder is lossless: a mismatch must be a near-tie of the full model
             entry["divergences"] = divergences(base_model, sequences, reference[:len(sequences)],
                                                prompt_lengths[:len(sequences)])
@@ -338,7 +387,76 @@ def bench_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
             "timing": {"threads": timing["threads"], "repeats": repeats, "prompts": len(prompt_ids),
                        "new_tokens": new_tokens, "max_draft": max_draft, "stop_threshold": stop_threshold,
                        "draft_vocab": draft_vocab_size or "full", "batch_size": 1, "decoding": "greedy",
-                       "packed_weights": bool(packed), "hf_early_exit_prompts": hf_early_exit_prompts}}
+                       "packed_weights": bool(packed), "hf_early_exit_prompts": hf_early_exit_prompts,
+                       "draft_adapters": draft_sources, "prompt_lookup_tokens": prompt_lookup_tokens,
+                       "lookup_ngram": lookup_ngram, "hybrid_layer": hybrid_layer}}
+
+# %% ../nbs/06_cli.ipynb #0a07a048
+SPECULATIVE_CONFIG = "speculative.json"
+
+
+def acceptance_labels(exit_model: ExitModel, estimators, sequences, prompt_lengths) -> tuple[dict, dict]:
+    """Return per exit the greedy acceptance labels and the confidences at the generated positions of `sequences`."""
+    labels = {layer: [] for layer in exit_model.exit_layers}
+    confidences = {layer: [] for layer in exit_model.exit_layers}
+    for sequence, prompt_length in zip(sequences, prompt_lengths):
+        tokens = sequence.reshape(-1)
+        if len(tokens) <= prompt_length:
+            continue  # nothing was generated (the prompt ended at EOS)
+        data = collect_confidence_data(exit_model, tokens, seq_len=len(tokens), features=estimators.features,
+                                       progress=False)
+        probs = estimate_confidence(estimators, data)
+
+        # Position i predicts token i + 1: keep the positions that predicted a generated token.
+        generated = slice(prompt_length - 1, len(tokens) - 1)
+        for layer in exit_model.exit_layers:
+            labels[layer].append(data[layer]["label"][generated])
+            confidences[layer].append(probs[layer][generated])
+    if not labels[exit_model.exit_layers[0]]:
+        raise ValueError("No generated tokens to measure acceptance on; pass prompts that do not end at EOS.")
+    return ({layer: torch.cat(v).numpy() for layer, v in labels.items()},
+            {layer: torch.cat(v).numpy() for layer, v in confidences.items()})
+
+
+def tune_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summaries", prompts: int = 20,
+               new_tokens: int = 128, prompt_tokens: int = 32, max_drafts=range(1, 9), stop_thresholds=None,
+               packed_weights: bool = True) -> dict:
+    """Choose the speculative exit, K and stop threshold on calibration-split generations; save speculative.json."""
+    base_model, tokenizer, exit_model = _load(model, out)
+    estimators = ConfidenceEstimators.from_pretrained(out, exit_model=exit_model)
+    documents = load_corpus(corpus)
+    calibration_tokens = estimators.extra.get("calibration_tokens", 0)
+    prompt_ids = ltt_prompts_from(documents, tokenizer, calibration_tokens, prompts, prompt_tokens)
+    if packed_weights:
+        pack_linear_weights(exit_model)
+
+    sequences = [greedy_loop(base_model, p, new_tokens, tokenizer.eos_token_id)
+                 for p in tqdm(prompt_ids, desc="generate", unit="prompt")]
+    labels, confidences = acceptance_labels(exit_model, estimators, sequences, [p.shape[1] for p in prompt_ids])
+    costs = measure_step_costs(exit_model, max_positions=max(max_drafts) + 1, context=64, repeats=10)
+    best = choose_config(labels, costs, confidences, max_drafts=max_drafts, stop_thresholds=stop_thresholds)
+
+    result = {"config": best["config"], "expected_speedup": best["expected_speedup"],
+              "acceptance_rate": best["acceptance_rate"], "tokens_per_round": best["tokens_per_round"],
+              "exit_agreement": {str(layer): float(v.mean()) for layer, v in labels.items()},
+              "candidates": best["candidates"][:10], "prompts": len(prompt_ids), "new_tokens": new_tokens,
+              "tokens": int(len(next(iter(labels.values())))), "split": "calibration",
+              "packed_weights": packed_weights, "step_costs": costs.to_dict()}
+    save_report(result, out / SPECULATIVE_CONFIG)
+    logger.info("Chose %s: expected speedup %.2fx on %d calibration prompts", best["config"],
+                best["expected_speedup"], len(prompt_ids))
+    return result
+
+
+def load_speculative_config(out: str | Path) -> dict | None:
+    """Return the configuration `tune` saved in `out`, or None if there is none."""
+    path = Path(out) / SPECULATIVE_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError) as error:
+        raise ValueError(f"{path} is corrupt ({error}); run `cascadeexit tune --out {out}` again or delete it.") from error
 
 # %% ../nbs/06_cli.ipynb #31e022df
 def _check_experiment_arguments(targets, guarantee_targets, split_repeats: int) -> None:
@@ -511,6 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, default=256, help="tokens per sequence")
     train.add_argument("--temperature", type=float, default=1.0, help="distillation temperature")
     train.add_argument("--ce-weight", type=float, default=0.0, help="weight of next-token cross-entropy in the loss (0 to 1)")
+    train.add_argument("--tv-weight", type=float, default=0.0,
+                       help="weight of the total-variation distance to the full model, added to the loss (for draft exits)")
+    train.add_argument("--init-from", default=None, help="warm-start the adapters from this run directory")
+    train.add_argument("--skip-tokens", type=int, default=0,
+                       help="skip this many leading training-split tokens (for example those --init-from used)")
     train.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
     train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="mixed precision applied by accelerate: no, fp16 or bf16")
     train.add_argument("--seed", type=int, default=0, help="random seed")
@@ -526,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--risk", type=float, default=0.05,
                            help="allowed probability that the expected agreement misses the target (0 to 1)")
     calibrate.add_argument("--ltt-prompts", type=int, default=100,
-                           help="calibration-split prompts the cascade generates from to choose thresholds")
+                           help="calibration-split prompts the cascade generates from to choose thresholds "
+                                "(0: train the estimators only)")
     calibrate.add_argument("--ltt-tokens", type=int, default=32, help="tokens generated per calibration prompt")
     calibrate.add_argument("--bound", default="hoeffding-bentkus", choices=list(LTT_BOUNDS),
                            help="p-value: per prompt (hoeffding-bentkus, valid for i.i.d. prompts) or per token "
@@ -541,14 +665,34 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--mode", default="cascade", choices=["cascade", "speculative", "full"],
                           help="decoding mode: cascade (lossy, thresholds), speculative (lossless) or full model")
     generate.add_argument("--draft-layer", type=int, default=None,
-                          help="exit layer that drafts in speculative mode (default: the deepest exit)")
-    generate.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round (speculative)")
+                          help="exit layer that drafts in speculative mode (default: tune's choice in --out, else "
+                               "the deepest exit)")
+    generate.add_argument("--max-draft", type=int, default=None,
+                          help="maximum drafted tokens per round (speculative; default: tune's choice, else 4)")
     generate.add_argument("--stop-threshold", type=float, default=None,
                           help="dynamic draft length (speculative): stop drafting when the exit's confidence falls "
-                               "below this (0 to 1). The benchmark's best was --draft-layer 8 --max-draft 3 "
-                               "--stop-threshold 0.7. Default: always draft --max-draft tokens")
+                               "below this (0 to 1). Default: tune's choice, else always draft --max-draft tokens")
+    generate.add_argument("--prompt-lookup", type=int, default=0,
+                          help="speculative: first try drafting up to this many tokens from a match in the context "
+                               "(prompt lookup), and draft with the exit only without a match (default: 0, off)")
+    generate.add_argument("--lookup-ngram", type=int, default=2,
+                          help="trailing tokens that must match earlier in the context for a prompt-lookup draft")
     generate.add_argument("--packed-weights", action=argparse.BooleanOptionalAction, default=True,
                           help="use oneDNN's prepacked weights on CPU, faster at batch size 1 (default: on)")
+
+    tune = commands.add_parser("tune", help="choose the speculative exit, draft length and stop threshold on the "
+                                            "calibration split")
+    _add_common(tune)
+    tune.add_argument("--prompts", type=int, default=20, help="calibration-split prompts the full model generates from")
+    tune.add_argument("--new-tokens", type=int, default=128, help="tokens generated per prompt")
+    tune.add_argument("--max-draft", type=int, nargs="+", default=list(range(1, 9)),
+                      help="candidate maximum draft lengths (one value fixes it)")
+    tune.add_argument("--stop-threshold", type=float, nargs="+", default=None,
+                      help="candidate stop thresholds (default: none and 0.1 to 0.9)")
+    tune.add_argument("--packed-weights", action=argparse.BooleanOptionalAction, default=True,
+                      help="measure step costs on oneDNN's prepacked weights, as generate and bench decode (default: on)")
+    tune.add_argument("--results", default=None, help="also merge the choice into this report JSON, under "
+                                                      "'speculative' -> 'tuned'")
 
     evaluate = commands.add_parser("evaluate", help="measure quality, routing and speed on the test split")
     _add_common(evaluate)
@@ -558,15 +702,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time speculative, cascade and peer decoders against standard decoding")
     _add_common(bench)
     _add_timing(bench, new_tokens=128)
-    bench.add_argument("--max-draft", type=int, default=4, help="maximum drafted tokens per round")
-    bench.add_argument("--stop-threshold", type=float, default=0.5,
-                       help="dynamic draft length: stop drafting when the estimator's confidence falls below this (0 to 1)")
+    bench.add_argument("--max-draft", type=int, default=None,
+                       help="maximum drafted tokens per round (default: tune's choice in --out, else 4)")
+    bench.add_argument("--stop-threshold", type=float, default=None,
+                       help="dynamic draft length: stop drafting when the estimator's confidence falls below this "
+                            "(0 to 1; default: tune's choice in --out, else 0.5)")
     bench.add_argument("--hf-early-exit", type=int, nargs="+", default=None,
                        help="layers for transformers' early-exit assisted decoding (default: every exit; it is slow)")
     bench.add_argument("--hf-early-exit-prompts", type=int, default=None,
                        help="time transformers' early-exit assisted decoding on the first N prompts only (default: all)")
     bench.add_argument("--draft-vocab", type=int, default=0,
                        help="draft from the N most frequent training-split tokens only (0: the full vocabulary)")
+    bench.add_argument("--hybrid-layer", type=int, default=None,
+                       help="exit that drafts when the context has no match, in the prompt-lookup hybrid (default: "
+                            "tune's draft layer, else the shallowest exit)")
+    bench.add_argument("--lookup-ngram", type=int, default=2,
+                       help="trailing tokens that must match earlier in the context for a prompt-lookup draft")
+    bench.add_argument("--draft-adapters", default=None,
+                       help="draft with the adapters and estimators in this directory at their exits (default: --out's)")
     bench.add_argument("--packed-weights", action=argparse.BooleanOptionalAction, default=True,
                        help="use oneDNN's prepacked CPU weights in every decoder, baselines included (default: on)")
     bench.add_argument("--results", default=None,
@@ -605,14 +758,20 @@ def _generate_command(args) -> None:
     if args.packed_weights:
         pack_linear_weights(exit_model)
     if args.mode == "speculative":
-        draft_layer = args.draft_layer or max(exit_model.exit_layers)
+        # The flags override the configuration `tune` chose; without either, draft 4 tokens from the deepest exit.
+        tuned = load_speculative_config(args.out) or {}
+        draft_layer = args.draft_layer or tuned.get("draft_layer") or max(exit_model.exit_layers)
+        max_draft = args.max_draft or tuned.get("max_draft") or 4
+        stop_threshold = args.stop_threshold if args.stop_threshold is not None else tuned.get("stop_threshold")
         estimators = None
-        if args.stop_threshold is not None:
+        if stop_threshold is not None:
             estimators = ConfidenceEstimators.from_pretrained(args.out, exit_model=exit_model)
-        decoder = SpeculativeDecoder(exit_model, draft_layer, args.max_draft, estimators, args.stop_threshold)
+        decoder = SpeculativeDecoder(exit_model, draft_layer, max_draft, estimators, stop_threshold,
+                                     prompt_lookup=args.prompt_lookup, lookup_ngram=args.lookup_ngram)
         output = decoder.generate(input_ids, args.max_new_tokens, tokenizer.eos_token_id)
         print(tokenizer.decode(output.new_tokens))
-        print(json.dumps({"draft_layer": draft_layer, "stop_threshold": args.stop_threshold,
+        print(json.dumps({"draft_layer": draft_layer, "max_draft": max_draft, "stop_threshold": stop_threshold,
+                          "prompt_lookup": args.prompt_lookup, "context_rounds": output.lookup_rounds,
                           "acceptance_rate": round(output.acceptance_rate, 3),
                           "mean_accepted_per_round": round(output.mean_accepted_per_round, 3)}))
         return
@@ -640,7 +799,7 @@ def main(argv=None) -> int:
     if args.command == "train":
         result = train_stage(out, args.model, args.corpus, args.exits, args.bottleneck, args.train_tokens, args.lr,
                              args.batch_size, args.seq_len, args.temperature, args.ce_weight, args.grad_accum,
-                             args.mixed_precision, args.seed)
+                             args.mixed_precision, args.seed, args.tv_weight, args.init_from, args.skip_tokens)
         print(json.dumps(result["summary"], indent=2, default=float))
     elif args.command == "calibrate":
         result = calibrate_stage(out, args.model, args.corpus, args.calibration_tokens, args.test_tokens,
@@ -650,16 +809,31 @@ def main(argv=None) -> int:
                          indent=2, default=float))
     elif args.command == "generate":
         _generate_command(args)
+    elif args.command == "tune":
+        result = tune_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, max_drafts=args.max_draft,
+                            stop_thresholds=args.stop_threshold, packed_weights=args.packed_weights)
+        if args.results:
+            report = load_report(args.results) if Path(args.results).is_file() else {}
+            report["speculative"] = {**report.get("speculative", {}), "tuned": result}
+            save_report(report, args.results)
+        print(json.dumps({k: result[k] for k in ("config", "expected_speedup", "acceptance_rate", "tokens_per_round",
+                                                 "exit_agreement")}, indent=2))
     elif args.command == "evaluate":
         report = evaluate_stage(out, args.model, args.corpus, args.test_tokens, args.prompts, args.new_tokens,
                                 args.repeats, args.threads)
         save_report(report, out / "evaluation.json")
         print_tables(report, sys.stdout)
     elif args.command == "bench":
+        tuned = load_speculative_config(out) or {}
+        max_draft = args.max_draft or tuned.get("max_draft") or 4
+        stop_threshold = args.stop_threshold if args.stop_threshold is not None else tuned.get("stop_threshold") or 0.5
         result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
-                             max_draft=args.max_draft, stop_threshold=args.stop_threshold,
+                             max_draft=max_draft, stop_threshold=stop_threshold,
                              draft_vocab_size=args.draft_vocab, hf_early_exits=args.hf_early_exit,
-                             hf_early_exit_prompts=args.hf_early_exit_prompts, packed_weights=args.packed_weights)
+                             hf_early_exit_prompts=args.hf_early_exit_prompts, packed_weights=args.packed_weights,
+                             draft_adapters=args.draft_adapters,
+                             hybrid_layer=args.hybrid_layer or tuned.get("draft_layer"), lookup_ngram=args.lookup_ngram)
+        result["timing"]["tuned_config"] = tuned or None  # what `tune` chose, which the flags may override
         save_report(result, out / "benchmark.json")
         if args.results:
             report = load_report(args.results) if Path(args.results).is_file() else {}

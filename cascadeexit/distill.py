@@ -34,7 +34,8 @@ __all__ = ['logger', 'SPLITS', 'WIKI_SUMMARIES', 'WIKITEXT_103', 'WIKI_SUMMARIES
            'WIKI_SUMMARIES_INSTALL', 'MIXED_PRECISION', 'CHECKPOINT_DIR', 'METRICS_FILE', 'check_fractions', 'split_of',
            'Corpus', 'make_corpus', 'wikitext_articles', 'load_corpus', 'tokenize_documents', 'tiny_tokenizer',
            'token_rows', 'soft_cross_entropy', 'teacher_targets', 'evaluate_exits', 'DistillConfig', 'exit_losses',
-           'save_checkpoint', 'find_checkpoint', 'load_checkpoint', 'distill', 'read_metrics', 'plot_training_curve']
+           'save_checkpoint', 'find_checkpoint', 'load_checkpoint', 'distill', 'read_metrics', 'plot_training_curve',
+           'warm_start']
 
 # %% ../nbs/01_distill.ipynb #f71ed001
 SPLITS = ("train", "calibration", "test")
@@ -298,12 +299,13 @@ def teacher_targets(teacher_logits: torch.Tensor, temperature: float = 1.0) -> t
 @torch.no_grad()
 def evaluate_exits(exit_model: ExitModel, tokens: torch.Tensor, seq_len: int = 256, batch_size: int = 4,
                    max_tokens: int | None = None, progress: bool = True) -> dict:
-    """Measure every exit's top-1 agreement with the full model, perplexity and KL divergence on `tokens`."""
+    """Measure every exit's top-1 agreement with the full model, perplexity, KL divergence and total variation."""
     rows = token_rows(tokens, seq_len, max_tokens, purpose="evaluation")
     layers = list(exit_model.exit_layers)
     agree = {layer: 0 for layer in layers}
     nll = {layer: 0.0 for layer in layers + [exit_model.num_layers]}
     kl = {layer: 0.0 for layer in layers}
+    tv = {layer: 0.0 for layer in layers}
 
     for start in tqdm(range(0, len(rows), batch_size), desc="evaluate", unit="batch", disable=not progress):
         input_ids = rows[start:start + batch_size].to(exit_model.device)
@@ -321,12 +323,14 @@ def evaluate_exits(exit_model: ExitModel, tokens: torch.Tensor, seq_len: int = 2
             agree[layer] += (log_probs.argmax(-1) == teacher_top1).sum().item()
             nll[layer] -= log_probs[:, :-1].gather(-1, targets).sum().item()
             kl[layer] += negative_entropy - torch.dot(probs.reshape(-1), log_probs.reshape(-1)).item()
+            tv[layer] += 0.5 * (log_probs.exp_() - probs).abs_().sum().item()
 
     positions, predictions = rows.numel(), rows.shape[0] * (seq_len - 1)
     results = [dict(layer=layer, depth=layer / exit_model.num_layers, top1_agreement=agree[layer] / positions,
-                    perplexity=math.exp(nll[layer] / predictions), kl=kl[layer] / positions) for layer in layers]
+                    perplexity=math.exp(nll[layer] / predictions), kl=kl[layer] / positions,
+                    total_variation=tv[layer] / positions) for layer in layers]
     results.append(dict(layer=exit_model.num_layers, depth=1.0, top1_agreement=1.0,
-                        perplexity=math.exp(nll[exit_model.num_layers] / predictions), kl=0.0))
+                        perplexity=math.exp(nll[exit_model.num_layers] / predictions), kl=0.0, total_variation=0.0))
     return dict(exits=results, tokens=positions)
 
 # %% ../nbs/01_distill.ipynb #1ddf4450
@@ -347,6 +351,7 @@ class DistillConfig:
     epochs: int = 1
     temperature: float = 1.0  # softmax temperature of teacher and student in the KL term
     ce_weight: float = 0.0  # weight w of next-token cross-entropy, and the KL term gets 1 - w
+    tv_weight: float = 0.0  # weight of the total-variation distance to the teacher, added to the loss
     grad_accum: int = 1  # micro-batches per optimizer step
     mixed_precision: str = "no"  # "no", "fp16" or "bf16", applied by accelerate
     seed: int = 0  # seeds the order of the rows in every epoch
@@ -368,6 +373,8 @@ class DistillConfig:
             raise ValueError(f"DistillConfig.warmup_fraction={self.warmup_fraction} is invalid; pass a number in (0, 1).")
         if not 0 <= self.ce_weight <= 1:
             raise ValueError(f"DistillConfig.ce_weight={self.ce_weight} is invalid; pass a weight in [0, 1].")
+        if self.tv_weight < 0:
+            raise ValueError(f"DistillConfig.tv_weight={self.tv_weight} is invalid; pass a weight of 0 or more.")
         if self.weight_decay < 0 or self.eval_every < 0:
             raise ValueError("DistillConfig.weight_decay and eval_every must not be negative.")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -387,12 +394,14 @@ def exit_losses(exit_model: ExitModel, input_ids: torch.Tensor, config: DistillC
     `autocast` is a callable that returns the mixed-precision context, such as `Accelerator.autocast`.
     Returns the loss and the KL divergence of every exit as floats, keyed by exit layer.
     """
-    temperature, ce_weight = config.temperature, config.ce_weight
+    temperature, ce_weight, tv_weight = config.temperature, config.ce_weight, config.tv_weight
     with autocast():
         out = exit_model(input_ids, return_logits=False)
         with torch.no_grad():
             teacher_logits = exit_model.final_logits(out.last_hidden_state)
     probs, negative_entropy = teacher_targets(teacher_logits, temperature)
+    # Total variation is measured at temperature 1, where it is one minus the speculative acceptance probability.
+    tv_probs = None if tv_weight == 0 else probs if temperature == 1 else teacher_targets(teacher_logits)[0]
     del teacher_logits
     targets = input_ids[:, 1:].reshape(-1)
 
@@ -406,6 +415,9 @@ def exit_losses(exit_model: ExitModel, input_ids: torch.Tensor, config: DistillC
         if ce_weight > 0:
             next_token_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
             loss = loss + ce_weight * F.cross_entropy(next_token_logits, targets)
+        if tv_weight > 0:
+            total_variation = 0.5 * (F.softmax(student.float(), -1) - tv_probs).abs().sum(-1).mean()
+            loss = loss + tv_weight * total_variation
         if backward is not None:
             backward(loss)
         losses[layer], kls[layer] = loss.item(), kl.item()
@@ -774,3 +786,19 @@ def plot_training_curve(metrics, ax=None, key: str = "kl"):
     ax.set_yscale("log")
     ax.legend()
     return ax
+
+# %% ../nbs/01_distill.ipynb #38140f82
+def warm_start(exit_model: ExitModel, directory: str | Path) -> ExitModel:
+    """Copy the adapters saved in `directory` for `exit_model`'s exits into it, and return it."""
+    trained = ExitModel.from_pretrained(directory, exit_model.base_model)
+    missing = [layer for layer in exit_model.exit_layers if layer not in trained.exit_layers]
+    if missing:
+        raise ValueError(f"{directory} has adapters for exits {list(trained.exit_layers)}, not for {missing}; "
+                         "choose exits it has, or start from untrained adapters.")
+    if trained.config.bottleneck != exit_model.config.bottleneck:
+        raise ValueError(f"{directory} has adapters of bottleneck {trained.config.bottleneck}, not "
+                         f"{exit_model.config.bottleneck}; pass --bottleneck {trained.config.bottleneck}.")
+
+    for layer in exit_model.exit_layers:
+        exit_model.adapters[str(layer)].load_state_dict(trained.adapters[str(layer)].state_dict())
+    return exit_model

@@ -26,11 +26,11 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'DEFAULT_STOP_THRESHOLDS', 'check_sampling', 'logits_warpers', 'sampling_probs', 'accept_or_resample',
-           'frequent_tokens', 'check_draft_vocab', 'SpeculativeOutput', 'SpeculativeDecoder', 'speculative_generate',
-           'tokens_per_round', 'expected_speedup', 'StepCosts', 'measure_step_costs', 'packed_linear_available',
-           'pack_linear_weights', 'unpack_linear_weights', 'default_linear_kernels', 'simulate_rounds',
-           'simulated_speedup', 'choose_config', 'best_speedup_curve', 'break_even_acceptance', 'plot_speedup_model',
-           'speculative_table', 'plot_speed_vs_match']
+           'frequent_tokens', 'check_draft_vocab', 'check_prompt_lookup', 'lookup_draft', 'SpeculativeOutput',
+           'SpeculativeDecoder', 'speculative_generate', 'tokens_per_round', 'expected_speedup', 'StepCosts',
+           'measure_step_costs', 'packed_linear_available', 'pack_linear_weights', 'unpack_linear_weights',
+           'default_linear_kernels', 'simulate_rounds', 'simulated_speedup', 'choose_config', 'best_speedup_curve',
+           'break_even_acceptance', 'plot_speedup_model', 'speculative_table', 'plot_speed_vs_match']
 
 # %% ../nbs/04_speculative.ipynb #de17e165
 def check_sampling(temperature=1.0, top_k=None, top_p=None) -> None:
@@ -110,6 +110,27 @@ def check_draft_vocab(draft_vocab, exit_model: ExitModel) -> torch.Tensor | None
                          f"vocabulary 0..{vocab_size - 1}; build it with this model's tokenizer.")
     return ids.unique().to(exit_model.device)
 
+# %% ../nbs/04_speculative.ipynb #5f16c6fd
+def check_prompt_lookup(prompt_lookup, lookup_ngram) -> None:
+    """Raise a clear error for a negative number of lookup drafts or an n-gram size below 1."""
+    if isinstance(prompt_lookup, bool) or not isinstance(prompt_lookup, numbers.Integral) or prompt_lookup < 0:
+        raise ValueError(f"prompt_lookup={prompt_lookup!r} is invalid. Pass the maximum number of tokens drafted from "
+                         "a match in the context, such as 10, or 0 to draft with the exit only.")
+    if isinstance(lookup_ngram, bool) or not isinstance(lookup_ngram, numbers.Integral) or lookup_ngram < 1:
+        raise ValueError(f"lookup_ngram={lookup_ngram!r} is invalid. Pass how many trailing tokens must match, such as 2.")
+
+
+def lookup_draft(context: list[int], ngram: int, num_draft: int) -> list[int]:
+    """Return up to `num_draft` tokens that followed the latest earlier occurrence of the last `ngram` tokens."""
+    if num_draft < 1 or len(context) <= ngram:
+        return []
+    tail = context[-ngram:]
+    # NOTE: a linear scan per round; fine for contexts of a few thousand tokens, an n-gram index would scale further.
+    for start in range(len(context) - ngram - 1, -1, -1):
+        if context[start:start + ngram] == tail:
+            return context[start + ngram:start + ngram + num_draft]
+    return []
+
 # %% ../nbs/04_speculative.ipynb #585d8957
 @dataclass
 class SpeculativeOutput:
@@ -117,7 +138,8 @@ class SpeculativeOutput:
 
     A round is one verification pass. `drafted` and `accepted` count draft tokens over all rounds, and
     `acceptance_rate` is their ratio. `layer_positions` counts decoder layers applied to positions, the prefill
-    included. `early_stops` counts rounds whose drafting the confidence stopped. The lists hold one entry per round.
+    included. `early_stops` counts rounds whose drafting the confidence stopped, `lookup_rounds` the rounds that
+    drafted from the context and `lookup_accepted` their accepted drafts. The lists hold one entry per round.
     """
     sequences: torch.Tensor
     rounds: int
@@ -128,6 +150,8 @@ class SpeculativeOutput:
     layer_positions: int
     num_layers: int = 0
     early_stops: int = 0
+    lookup_rounds: int = 0
+    lookup_accepted: int = 0
     draft_lengths: list[int] = field(default_factory=list)
     accepted_lengths: list[int] = field(default_factory=list)
     emitted_lengths: list[int] = field(default_factory=list)
@@ -148,15 +172,16 @@ class SpeculativeOutput:
         return sum(self.emitted_lengths) / self.rounds if self.rounds else 0.0
 
 # %% ../nbs/04_speculative.ipynb #93a8f035
-def _check_draft_config(exit_model: ExitModel, draft_layer, max_draft, confidence, stop_threshold) -> None:
+def _check_draft_config(exit_model: ExitModel, draft_layer, max_draft, confidence, stop_threshold,
+                        min_draft: int = 1) -> None:
     """Raise a clear error for a draft layer without an adapter, an invalid K or an invalid stop threshold."""
     if isinstance(draft_layer, bool) or not isinstance(draft_layer, numbers.Integral) \
             or int(draft_layer) not in exit_model.exit_layers:
         raise ValueError(f"draft_layer={draft_layer!r} is invalid: the draft needs an exit adapter, and this ExitModel "
                          f"has exits at layers {list(exit_model.exit_layers)}. Pass one of them.")
-    if isinstance(max_draft, bool) or not isinstance(max_draft, numbers.Integral) or max_draft < 1:
+    if isinstance(max_draft, bool) or not isinstance(max_draft, numbers.Integral) or max_draft < min_draft:
         raise ValueError(f"max_draft={max_draft!r} is invalid. Pass the maximum number of draft tokens per round, "
-                         "a positive integer such as 4.")
+                         "a positive integer such as 4 (0 only with prompt_lookup, to draft from the context only).")
     if stop_threshold is None:
         if confidence is not None:
             raise ValueError("A confidence estimator was given without stop_threshold, so it would never be used. "
@@ -176,8 +201,10 @@ class SpeculativeDecoder:
     """Lossless self-speculative decoding: exit `draft_layer` drafts, layers `draft_layer..N-1` verify, one KV cache."""
 
     def __init__(self, exit_model: ExitModel, draft_layer: int, max_draft: int = 4, confidence=None,
-                 stop_threshold: float | None = None, draft_vocab=None):
-        _check_draft_config(exit_model, draft_layer, max_draft, confidence, stop_threshold)
+                 stop_threshold: float | None = None, draft_vocab=None, prompt_lookup: int = 0, lookup_ngram: int = 2):
+        check_prompt_lookup(prompt_lookup, lookup_ngram)
+        _check_draft_config(exit_model, draft_layer, max_draft, confidence, stop_threshold, 0 if prompt_lookup else 1)
+        self.prompt_lookup, self.lookup_ngram = int(prompt_lookup), int(lookup_ngram)
         self.model = exit_model
         self.draft_layer = int(draft_layer)
         self.max_draft = int(max_draft)
@@ -191,8 +218,9 @@ class SpeculativeDecoder:
 
     def __repr__(self) -> str:
         vocab = "" if self.draft_vocab is None else f", draft_vocab={len(self.draft_vocab)} tokens"
+        lookup = f", prompt_lookup={self.prompt_lookup}, lookup_ngram={self.lookup_ngram}" if self.prompt_lookup else ""
         return (f"SpeculativeDecoder(draft_layer={self.draft_layer}, max_draft={self.max_draft}, "
-                f"stop_threshold={self.stop_threshold}{vocab})")
+                f"stop_threshold={self.stop_threshold}{vocab}{lookup})")
 
     def _run(self, hidden, start: int, end: int, first_position: int):
         """Run layers `start..end-1` on positions from `first_position` on, counting the layer-positions."""
@@ -261,6 +289,18 @@ def _draft_logits(self, exit_hidden: torch.Tensor) -> torch.Tensor:
 
 
 SpeculativeDecoder._draft_logits = _draft_logits
+
+
+def _lookup_hidden(self, token: int, drafts: list[int], position: int) -> tuple[list, list[int]]:
+    """Run layers `0..draft_layer-1` on `token` and the context drafts in one pass; return the states and drafts."""
+    end = next((index + 1 for index, draft in enumerate(drafts) if draft in self._eos), len(drafts))
+    drafts = drafts[:end]  # nothing is drafted past an EOS
+    inputs = [token, *drafts[:-1]] if drafts[-1] in self._eos else [token, *drafts]  # and no position follows it
+    input_ids = torch.tensor([inputs], device=self.model.device)
+    return [self._run(self.model.embed_tokens(input_ids), 0, self.draft_layer, position)], drafts
+
+
+SpeculativeDecoder._lookup_hidden = _lookup_hidden
 
 # %% ../nbs/04_speculative.ipynb #0b3159c7
 def _verify(self, hidden_states: list, drafts: list[int], draft_probs: list, position: int):
@@ -332,17 +372,31 @@ def _generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_s
     hidden = self._run(model.embed_tokens(input_ids), 0, model.num_layers, 0)
     tokens = [self._next_token(model.final_logits(hidden[0, -1]))]
     position = input_ids.shape[1]
-    draft_lengths, accepted_lengths, emitted_lengths, early_stops = [], [], [], 0
+    draft_lengths, accepted_lengths, emitted_lengths = [], [], []
+    early_stops = lookup_rounds = lookup_accepted = 0
+    context = input_ids[0].tolist() + tokens
 
     while len(tokens) < max_new_tokens and tokens[-1] not in self._eos:
         lengths = (self.cache.get_seq_length(0), self.cache.get_seq_length(model.num_layers - 1))
         if lengths != (position, position):
             raise RuntimeError(f"Internal KV cache error: layers 0 and {model.num_layers - 1} hold {lengths} "
                                f"positions at the start of a round, expected {position}.")
-        num_draft = min(self.max_draft, max_new_tokens - len(tokens) - 1)
-        hidden_states, drafts, draft_probs, stopped = self._draft(tokens[-1], position, num_draft)
+        room = max_new_tokens - len(tokens) - 1
+        drafts = lookup_draft(context, self.lookup_ngram, min(self.prompt_lookup, room)) if self.prompt_lookup else []
+        from_context = bool(drafts)
+        if from_context:
+            hidden_states, drafts = self._lookup_hidden(tokens[-1], drafts, position)
+            draft_probs, stopped = [], False
+            if self._warpers is not None:  # a context draft is certain: its draft distribution is one-hot
+                one_hot = torch.nn.functional.one_hot(torch.tensor(drafts), model.lm_head.weight.shape[0])
+                draft_probs = list(one_hot.to(model.device, torch.float32))
+        else:
+            hidden_states, drafts, draft_probs, stopped = self._draft(tokens[-1], position, min(self.max_draft, room))
         emitted, accepted = self._verify(hidden_states, drafts, draft_probs, position)
+        lookup_rounds += from_context
+        lookup_accepted += accepted if from_context else 0
         tokens.extend(emitted)
+        context.extend(emitted)
         position += len(emitted)
         draft_lengths.append(len(drafts))
         accepted_lengths.append(accepted)
@@ -357,6 +411,7 @@ def _generate(self, input_ids, max_new_tokens: int = 64, eos_token_id=None, do_s
         acceptance_rate=accepted / drafted if drafted else 0.0,
         mean_accepted_per_round=accepted / rounds if rounds else 0.0,
         layer_positions=self.layer_positions, num_layers=model.num_layers, early_stops=early_stops,
+        lookup_rounds=lookup_rounds, lookup_accepted=lookup_accepted,
         draft_lengths=draft_lengths, accepted_lengths=accepted_lengths, emitted_lengths=emitted_lengths)
     return output
 
