@@ -63,8 +63,8 @@ def train_stage(out: Path, model: str = DEFAULT_MODEL, corpus: str = "wiki-summa
                 skip_tokens: int = 0) -> dict:
     """Distil exit adapters for `model` on the training split of `corpus` into `out` (resuming if possible).
 
-    `init_from` warm-starts the adapters from another run's directory; `skip_tokens` starts the training text after
-    the first `skip_tokens` tokens of the split, for example after the ones that run already used.
+    `init_from` warm-starts the adapters from another run's directory. `skip_tokens` drops that many leading tokens
+    of the split, so that a warm-started run can train on text the first run did not see.
     """
     if skip_tokens < 0:
         raise ValueError(f"skip_tokens={skip_tokens} is invalid; pass 0 or more.")
@@ -761,7 +761,7 @@ def _generate_command(args) -> None:
         # The flags override the configuration `tune` chose; without either, draft 4 tokens from the deepest exit.
         tuned = load_speculative_config(args.out) or {}
         draft_layer = args.draft_layer or tuned.get("draft_layer") or max(exit_model.exit_layers)
-        max_draft = args.max_draft or tuned.get("max_draft") or 4
+        max_draft = args.max_draft if args.max_draft is not None else tuned.get("max_draft", 4)
         stop_threshold = args.stop_threshold if args.stop_threshold is not None else tuned.get("stop_threshold")
         estimators = None
         if stop_threshold is not None:
@@ -825,8 +825,10 @@ def main(argv=None) -> int:
         print_tables(report, sys.stdout)
     elif args.command == "bench":
         tuned = load_speculative_config(out) or {}
-        max_draft = args.max_draft or tuned.get("max_draft") or 4
-        stop_threshold = args.stop_threshold if args.stop_threshold is not None else tuned.get("stop_threshold") or 0.5
+        max_draft = args.max_draft if args.max_draft is not None else tuned.get("max_draft", 4)
+        stop_threshold = args.stop_threshold
+        if stop_threshold is None:  # tune may have chosen a fixed draft length, and the dynamic lines then use 0.5
+            stop_threshold = tuned.get("stop_threshold") if tuned.get("stop_threshold") is not None else 0.5
         result = bench_stage(out, args.model, args.corpus, args.prompts, args.new_tokens, args.repeats, args.threads,
                              max_draft=max_draft, stop_threshold=stop_threshold,
                              draft_vocab_size=args.draft_vocab, hf_early_exits=args.hf_early_exit,

@@ -401,7 +401,9 @@ def exit_losses(exit_model: ExitModel, input_ids: torch.Tensor, config: DistillC
             teacher_logits = exit_model.final_logits(out.last_hidden_state)
     probs, negative_entropy = teacher_targets(teacher_logits, temperature)
     # Total variation is measured at temperature 1, where it is one minus the speculative acceptance probability.
-    tv_probs = None if tv_weight == 0 else probs if temperature == 1 else teacher_targets(teacher_logits)[0]
+    tv_probs = probs
+    if tv_weight > 0 and temperature != 1:
+        tv_probs = teacher_targets(teacher_logits)[0]
     del teacher_logits
     targets = input_ids[:, 1:].reshape(-1)
 

@@ -1,8 +1,9 @@
 """Measure the draft-exit training objective: more KL distillation against KL plus total variation.
 
-Every arm warm-starts one exit from a trained run, trains it on the same training-split tokens that the run did not
-use, and is then measured on test-split tokens (top-1 agreement, KL, total variation) and by greedy speculative
-decoding from calibration-split prompts (acceptance rate and tokens per round with a fixed draft length).
+Every arm warm-starts one exit from a trained run and trains it on the same training-split tokens, which that run
+did not use. Each arm is then measured on test-split tokens (top-1 agreement, KL, total variation). It is also
+measured by greedy speculative decoding from calibration-split prompts (acceptance rate and tokens per round with a
+fixed draft length).
 results/draft_objective.json comes from:
 
     python scripts/draft_objective.py --run runs/paper --out runs/draft-objective \
